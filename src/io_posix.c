@@ -1,0 +1,130 @@
+/*
+ * The POSIX I/O methods, and the switch that lets tests install others.
+ */
+#include "rvm_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rvm_io_file {
+    int fd;
+};
+
+static int posix_open(const char *path, int flags, mode_t mode, rvm_io_file **out)
+{
+    rvm_io_file *f = malloc(sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->fd = open(path, flags | O_CLOEXEC, mode);
+    if (f->fd < 0) {
+        int e = errno;
+        free(f);
+        return -e;
+    }
+    *out = f;
+    return 0;
+}
+
+static ssize_t posix_pread(rvm_io_file *f, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(f->fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+static ssize_t posix_pwrite(rvm_io_file *f, const void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(f->fd, (const char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+static int posix_sync(rvm_io_file *f)
+{
+    return fdatasync(f->fd) < 0 ? -errno : 0;
+}
+
+static int posix_size(rvm_io_file *f, uint64_t *out)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) < 0)
+        return -errno;
+    if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(f->fd, 0, SEEK_END);
+        if (end < 0)
+            return -errno;
+        *out = (uint64_t)end;
+    } else {
+        *out = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
+static int posix_resize(rvm_io_file *f, uint64_t size)
+{
+    return ftruncate(f->fd, (off_t)size) < 0 ? -errno : 0;
+}
+
+static int posix_close(rvm_io_file *f)
+{
+    int rc = close(f->fd) < 0 ? -errno : 0;
+    free(f);
+    return rc;
+}
+
+static int posix_fd(rvm_io_file *f)
+{
+    return f->fd;
+}
+
+static const rvm_io_methods posix_methods = {
+    .open = posix_open,
+    .pread = posix_pread,
+    .pwrite = posix_pwrite,
+    .sync = posix_sync,
+    .size = posix_size,
+    .resize = posix_resize,
+    .close = posix_close,
+    .fd = posix_fd,
+};
+
+static _Atomic(const rvm_io_methods *) current = &posix_methods;
+
+const rvm_io_methods *rvm_io(void)
+{
+    return atomic_load_explicit(&current, memory_order_acquire);
+}
+
+const rvm_io_methods *rvm_io_posix(void)
+{
+    return &posix_methods;
+}
+
+void rvm_io_set(const rvm_io_methods *m)
+{
+    atomic_store_explicit(&current, m ? m : &posix_methods, memory_order_release);
+}

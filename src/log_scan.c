@@ -1,0 +1,184 @@
+/*
+ * Record walking, shared by recovery, truncation and rvmctl.
+ */
+#include "log_scan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+
+int log_scan_init(struct log_scan *s, const rvm_io_methods *io, rvm_io_file *f,
+                  const struct log_status *st, uint64_t end, size_t buf_want)
+{
+    memset(s, 0, sizeof *s);
+    s->io = io;
+    s->f = f;
+    s->status_size = st->status_size;
+    s->data_size = st->data_size;
+    s->epoch = st->epoch;
+    s->pos = st->head;
+    s->seq = st->head_seq;
+    s->end = end;
+    s->buf_want = buf_want < 65536 ? 65536 : buf_want;
+    return 0;
+}
+
+void log_scan_done(struct log_scan *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+}
+
+/* Make [phys, phys+len) available in the buffer; returns a pointer or NULL. */
+static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t len, int *err)
+{
+    if (s->buf && phys >= s->buf_off && phys + len <= s->buf_off + s->buf_len)
+        return s->buf + (phys - s->buf_off);
+    size_t want = len > s->buf_want ? len : s->buf_want;
+    uint64_t area_end = 2 * s->status_size + s->data_size;
+    if (phys + want > area_end)
+        want = (size_t)(area_end - phys);
+    if (want < len) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (want > s->buf_cap) {
+        unsigned char *nb = realloc(s->buf, want);
+        if (!nb) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        s->buf = nb;
+        s->buf_cap = want;
+    }
+    ssize_t n = s->io->pread(s->f, s->buf, want, phys);
+    if (n < 0) {
+        *err = (int)n;
+        s->buf_len = 0;
+        return NULL;
+    }
+    s->buf_off = phys;
+    s->buf_len = (size_t)n;
+    if ((size_t)n < len) {
+        *err = -ENODATA;
+        return NULL;
+    }
+    return s->buf;
+}
+
+#define END(...) do { snprintf(s->why, sizeof s->why, __VA_ARGS__); return 0; } while (0)
+
+int log_scan_next(struct log_scan *s, const unsigned char **rec, size_t *len)
+{
+    for (;;) {
+        if (s->pos >= s->end)
+            END("end of the records to apply at position %llu", (unsigned long long)s->pos);
+        uint64_t in_lap = s->pos % s->data_size;
+        uint64_t left = s->data_size - in_lap;
+        if (left < LOG_REC_MIN) {
+            s->pos += left;
+            continue;
+        }
+        uint64_t phys = 2 * s->status_size + in_lap;
+        int err = 0;
+        const unsigned char *p = scan_read(s, phys, sizeof(struct log_rec_hdr), &err);
+        if (!p) {
+            if (err == -ENODATA)
+                END("log file ends early at position %llu", (unsigned long long)s->pos);
+            return err;
+        }
+        struct log_rec_hdr h;
+        memcpy(&h, p, sizeof h);
+        if (h.magic != LOG_RECORD_MAGIC)
+            END("no record at position %llu (seq %llu expected): bad magic",
+                (unsigned long long)s->pos, (unsigned long long)s->seq);
+        if (h.epoch != s->epoch)
+            END("stale record at position %llu: epoch %llu, expected %llu",
+                (unsigned long long)s->pos, (unsigned long long)h.epoch,
+                (unsigned long long)s->epoch);
+        if (h.seq != s->seq)
+            END("stale record at position %llu: seq %llu, expected %llu",
+                (unsigned long long)s->pos, (unsigned long long)h.seq,
+                (unsigned long long)s->seq);
+        if (h.type != LOG_REC_TRANS && h.type != LOG_REC_WRAP)
+            END("record seq %llu at position %llu: unknown type %u",
+                (unsigned long long)h.seq, (unsigned long long)s->pos, h.type);
+        if (h.len < LOG_REC_MIN || h.len % LOG_ALIGN || h.len > left ||
+            (uint64_t)h.nranges * sizeof(struct log_rec_range) > h.len - LOG_REC_MIN)
+            END("record seq %llu at position %llu: bad length %llu",
+                (unsigned long long)h.seq, (unsigned long long)s->pos,
+                (unsigned long long)h.len);
+        p = scan_read(s, phys, (size_t)h.len, &err);
+        if (!p) {
+            if (err == -ENODATA || err == -EINVAL)
+                END("record seq %llu at position %llu: cut short by the end of the file",
+                    (unsigned long long)h.seq, (unsigned long long)s->pos);
+            return err;
+        }
+        struct log_rec_trailer t;
+        memcpy(&t, p + h.len - sizeof t, sizeof t);
+        uint32_t crc = crc32c(0, p, (size_t)h.len - sizeof t);
+        if (t.magic != LOG_RECORD_MAGIC || t.crc != crc)
+            END("record seq %llu at position %llu: checksum mismatch (torn or corrupt)",
+                (unsigned long long)h.seq, (unsigned long long)s->pos);
+        /* Range lengths must add up to what the record carries. */
+        uint64_t data = 0;
+        const unsigned char *rp = p + sizeof h;
+        for (uint32_t i = 0; i < h.nranges; i++) {
+            struct log_rec_range r;
+            memcpy(&r, rp + i * sizeof r, sizeof r);
+            if (r.len > h.len || data + r.len > h.len)
+                END("record seq %llu at position %llu: range %u too long",
+                    (unsigned long long)h.seq, (unsigned long long)s->pos, i);
+            data += r.len;
+        }
+        if (sizeof h + h.nranges * sizeof(struct log_rec_range) + log_align(data) +
+                sizeof t != h.len)
+            END("record seq %llu at position %llu: ranges do not match its length",
+                (unsigned long long)h.seq, (unsigned long long)s->pos);
+        s->seq++;
+        if (h.type == LOG_REC_WRAP) {
+            s->pos += left;
+            continue;
+        }
+        s->pos += h.len;
+        s->n_records++;
+        *rec = p;
+        *len = (size_t)h.len;
+        return 1;
+    }
+}
+
+int log_status_check(const unsigned char *slot, size_t slot_size, char *why, size_t why_len)
+{
+    struct log_status st;
+    memcpy(&st, slot, sizeof st);
+    if (st.magic != LOG_STATUS_MAGIC) {
+        snprintf(why, why_len, "bad status magic");
+        return -EINVAL;
+    }
+    if (st.version != LOG_VERSION) {
+        snprintf(why, why_len, "log version %u, expected %u", st.version, LOG_VERSION);
+        return -EPROTO;
+    }
+    if (st.used < sizeof st || st.used > slot_size || st.status_size != slot_size) {
+        snprintf(why, why_len, "bad status size");
+        return -EINVAL;
+    }
+    uint32_t want = st.crc;
+    st.crc = 0;
+    uint32_t crc = crc32c(0, &st, sizeof st);
+    crc = crc32c(crc, slot + sizeof st, st.used - sizeof st);
+    if (crc != want) {
+        snprintf(why, why_len, "status checksum mismatch");
+        return -EINVAL;
+    }
+    if (st.data_size < LOG_MIN_DATA_SIZE || st.data_size % 4096) {
+        snprintf(why, why_len, "bad data size");
+        return -EINVAL;
+    }
+    return 0;
+}

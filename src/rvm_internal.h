@@ -1,0 +1,122 @@
+/*
+ * librvm's internal state, shared by its modules.  Locking order (never
+ * take an earlier lock while holding a later one):
+ *   rvm.init_mu -> regions_lock -> log.status_mu -> log.mu -> rvm.seg_mu
+ */
+#ifndef RVM_INTERNAL_H
+#define RVM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "rvm/rvm.h"
+#include "rvm_io.h"
+
+#define STATS_ADD(field, n) __atomic_fetch_add(&rvm.stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* A segment known to this process. Never freed before rvm_terminate. */
+struct seg {
+    uint64_t id;
+    char *path;                 /* canonical */
+    const rvm_io_methods *io;   /* methods it was opened with */
+    rvm_io_file *file;          /* NULL until first needed */
+    int nmapped;                /* regions mapped (regions_lock) */
+    uint64_t last_seq;          /* newest log record naming it (log.mu) */
+    uint64_t queued;            /* queued images naming it (log.mu) */
+    bool in_dict;               /* in the durable dictionary (status_mu) */
+    struct seg *next;
+};
+
+struct region {
+    char *vmaddr;
+    size_t length;
+    uint64_t offset;            /* in the segment */
+    struct seg *seg;
+    bool rvm_alloc;             /* memory is ours to munmap */
+    bool private_map;           /* MAP_PRIVATE file mapping */
+    uint64_t n_txn;             /* active transactions with ranges here (atomic) */
+};
+
+/* A commit record waiting for, or going through, the log. */
+enum img_state { IMG_QUEUED, IMG_DURABLE, IMG_FAILED };
+struct log_img {
+    struct log_img *next;
+    unsigned char *buf;         /* the whole record; seq/epoch/crc filled at write */
+    size_t len;
+    uint64_t ticket;            /* enqueue order */
+    bool waiter;                /* a flush commit waits for it (and owns it) */
+    enum img_state state;
+    int err;                    /* -errno when FAILED */
+    size_t nsegs;
+    struct seg **segs;          /* distinct segments named (not owned) */
+};
+
+struct rvm_log;
+
+struct rvm_global {
+    pthread_mutex_t init_mu;
+    int state;                  /* 0 never, 1 initialized, 2 terminated */
+    long truncate_pct;
+    rvm_length_t flags;
+    rvm_length_t flush_buf_len;
+    rvm_length_t recovery_buf_len;
+    char *log_dev;
+    struct rvm_log *log;        /* NULL: memory only */
+
+    pthread_mutex_t seg_mu;
+    struct seg *segs;
+
+    pthread_rwlock_t regions_lock;
+    struct region **regions;    /* sorted by vmaddr */
+    size_t nregions, regions_cap;
+
+    pthread_mutex_t txn_mu;     /* guards the list of active transactions */
+    struct rvm_txn *txns;
+    uint64_t n_active;
+    uint64_t next_tid;
+
+    rvm_stats_t stats;
+};
+extern struct rvm_global rvm;
+
+/* errmsg.c-like helpers live in rvm_api.c */
+void rvm_set_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+rvm_return_t rvm_check_init(void);
+
+/* seg.c */
+struct seg *seg_get(const char *canon_path, int *err);   /* seg_mu inside */
+struct seg *seg_by_id(uint64_t id);
+struct seg *seg_add_known(uint64_t id, const char *path); /* recovery */
+int seg_open(struct seg *s, bool create);                 /* -errno */
+void seg_free_all(void);
+
+/* region.c */
+struct region *region_find(const void *addr, size_t len); /* regions_lock held */
+void region_free_all(void);
+
+/* log.c */
+int log_create(const char *path, uint64_t data_size, long mode);
+int log_open(const char *path, struct rvm_log **out);     /* recovers */
+int log_close(struct rvm_log *log);
+int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
+int log_flush(struct rvm_log *log);
+int log_truncate(struct rvm_log *log, bool automatic);
+bool log_seg_pending(struct rvm_log *log, struct seg *s);
+void log_stats(struct rvm_log *log, rvm_stats_t *st);
+uint64_t log_data_size(struct rvm_log *log);
+void img_free(struct log_img *img);
+
+/* log_scan.c: walk records from a position; see log_scan.h */
+
+
+static inline uint64_t rvm_now_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * Segments: the files behind regions, named in the log by a small id.
+ * The table is a list: processes map few segments, and the daemon keeps
+ * its own index of files; lookups by path happen at map time only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rvm_internal.h"
+
+static uint64_t next_id = 1;
+
+static struct seg *seg_new(uint64_t id, const char *path)
+{
+    struct seg *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->path = strdup(path);
+    if (!s->path) {
+        free(s);
+        return NULL;
+    }
+    s->id = id;
+    s->io = rvm_io();
+    if (id >= next_id)
+        next_id = id + 1;
+    s->next = rvm.segs;
+    rvm.segs = s;
+    return s;
+}
+
+struct seg *seg_get(const char *path, int *err)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    struct seg *s;
+    for (s = rvm.segs; s; s = s->next)
+        if (strcmp(s->path, path) == 0)
+            break;
+    if (!s)
+        s = seg_new(next_id, path);
+    pthread_mutex_unlock(&rvm.seg_mu);
+    if (!s) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    int rc = seg_open(s, true);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    return s;
+}
+
+struct seg *seg_add_known(uint64_t id, const char *path)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    struct seg *s;
+    for (s = rvm.segs; s; s = s->next)
+        if (s->id == id)
+            break;
+    if (!s)
+        s = seg_new(id, path);
+    if (s)
+        s->in_dict = true;
+    pthread_mutex_unlock(&rvm.seg_mu);
+    return s;
+}
+
+struct seg *seg_by_id(uint64_t id)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    struct seg *s;
+    for (s = rvm.segs; s; s = s->next)
+        if (s->id == id)
+            break;
+    pthread_mutex_unlock(&rvm.seg_mu);
+    return s;
+}
+
+int seg_open(struct seg *s, bool create)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    int rc = 0;
+    if (!s->file)
+        rc = s->io->open(s->path, O_RDWR | (create ? O_CREAT : 0), 0600, &s->file);
+    pthread_mutex_unlock(&rvm.seg_mu);
+    return rc;
+}
+
+void seg_free_all(void)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    while (rvm.segs) {
+        struct seg *s = rvm.segs;
+        rvm.segs = s->next;
+        if (s->file)
+            s->io->close(s->file);
+        free(s->path);
+        free(s);
+    }
+    next_id = 1;
+    pthread_mutex_unlock(&rvm.seg_mu);
+}

@@ -1,0 +1,367 @@
+/*
+ * Transactions: begin, set_range, modify_bytes, abort, end.
+ *
+ * A transaction keeps its ranges sorted by address and merged, so each
+ * byte's old value is saved once however often it is declared, and each
+ * byte is logged once at commit (intra-transaction coalescing).  A
+ * transaction belongs to one thread at a time and takes no lock of its
+ * own; the region table's lock is held only for the lookup.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log_format.h"
+#include "rvm_internal.h"
+
+struct trange {
+    char *addr;
+    size_t len;
+    struct region *reg;
+    unsigned char *old;     /* saved bytes (restore mode), else NULL */
+};
+
+struct rvm_txn {
+    uint64_t id;
+    rvm_mode_t mode;
+    struct trange *r;
+    size_t n, cap;
+    struct region **regs;   /* distinct regions touched; each holds n_txn */
+    size_t nregs, regcap;
+    struct rvm_txn *prev, *next;
+    rvm_tid_t *tid;
+};
+
+static rvm_return_t tid_check(rvm_tid_t *tid, struct rvm_txn **out)
+{
+    rvm_return_t ret = rvm_check_init();
+    if (ret)
+        return ret;
+    if (!tid || tid->struct_id != rvm_tid_id || !tid->tid)
+        return RVM_ETID;
+    *out = tid->tid;
+    if ((*out)->tid != tid)
+        return RVM_ETID;
+    return RVM_SUCCESS;
+}
+
+rvm_bool_t rvm_tid_active(const rvm_tid_t *tid)
+{
+    return tid && tid->struct_id == rvm_tid_id && tid->tid ? rvm_true : rvm_false;
+}
+
+rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
+{
+    rvm_return_t ret = rvm_check_init();
+    if (ret)
+        return ret;
+    if (!tid || tid->struct_id != rvm_tid_id || tid->tid)
+        return RVM_ETID;
+    if (mode != restore && mode != no_restore)
+        return RVM_EMODE;
+    struct rvm_txn *t = calloc(1, sizeof *t);
+    if (!t)
+        return RVM_ENO_MEMORY;
+    t->mode = mode;
+    t->tid = tid;
+    gettimeofday(&tid->uname, NULL);
+    pthread_mutex_lock(&rvm.txn_mu);
+    t->id = ++rvm.next_tid;
+    t->next = rvm.txns;
+    if (rvm.txns)
+        rvm.txns->prev = t;
+    rvm.txns = t;
+    rvm.n_active++;
+    pthread_mutex_unlock(&rvm.txn_mu);
+    tid->tid = t;
+    tid->reserved = (rvm_length_t)t->id;
+    STATS_ADD(n_begin, 1);
+    return RVM_SUCCESS;
+}
+
+static int txn_hold_region(struct rvm_txn *t, struct region *r)
+{
+    for (size_t i = 0; i < t->nregs; i++)
+        if (t->regs[i] == r)
+            return 0;
+    if (t->nregs == t->regcap) {
+        size_t nc = t->regcap ? t->regcap * 2 : 4;
+        struct region **nv = realloc(t->regs, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        t->regs = nv;
+        t->regcap = nc;
+    }
+    t->regs[t->nregs++] = r;
+    __atomic_fetch_add(&r->n_txn, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+/* First range whose end reaches addr (may be adjacent before it). */
+static size_t range_lower(struct rvm_txn *t, const char *addr)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->r[mid].addr + t->r[mid].len < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len)
+{
+    size_t i = range_lower(t, addr);
+    /* A range of another region can only touch ours, never overlap it. */
+    if (i < t->n && t->r[i].reg != reg)
+        i++;
+    if (i < t->n && t->r[i].reg == reg && t->r[i].addr <= addr &&
+        addr + len <= t->r[i].addr + t->r[i].len)
+        return 0; /* already declared: the common repeat */
+    size_t j = i;
+    while (j < t->n && t->r[j].reg == reg && t->r[j].addr <= addr + len)
+        j++;
+    char *start = addr, *end = addr + len;
+    if (j > i) {
+        if (t->r[i].addr < start)
+            start = t->r[i].addr;
+        if (t->r[j - 1].addr + t->r[j - 1].len > end)
+            end = t->r[j - 1].addr + t->r[j - 1].len;
+    }
+    unsigned char *old = NULL;
+    if (t->mode == restore) {
+        old = malloc((size_t)(end - start));
+        if (!old)
+            return -ENOMEM;
+        memcpy(old, start, (size_t)(end - start));
+        /* Bytes declared before keep the value saved then. */
+        for (size_t k = i; k < j; k++)
+            memcpy(old + (t->r[k].addr - start), t->r[k].old, t->r[k].len);
+    }
+    if (j == i) {
+        if (t->n == t->cap) {
+            size_t nc = t->cap ? t->cap * 2 : 8;
+            struct trange *nv = realloc(t->r, nc * sizeof *nv);
+            if (!nv) {
+                free(old);
+                return -ENOMEM;
+            }
+            t->r = nv;
+            t->cap = nc;
+        }
+        memmove(&t->r[i + 1], &t->r[i], (t->n - i) * sizeof *t->r);
+        t->n++;
+    } else {
+        for (size_t k = i; k < j; k++)
+            free(t->r[k].old);
+        memmove(&t->r[i + 1], &t->r[j], (t->n - j) * sizeof *t->r);
+        t->n -= j - i - 1;
+    }
+    t->r[i] = (struct trange){.addr = start, .len = (size_t)(end - start), .reg = reg, .old = old};
+    return 0;
+}
+
+rvm_return_t rvm_set_range(rvm_tid_t *tid, void *dest, rvm_length_t length)
+{
+    struct rvm_txn *t;
+    rvm_return_t ret = tid_check(tid, &t);
+    if (ret)
+        return ret;
+    if (!length)
+        return RVM_SUCCESS;
+    if (!dest || (uintptr_t)dest + length < (uintptr_t)dest)
+        return RVM_ENOT_MAPPED;
+    pthread_rwlock_rdlock(&rvm.regions_lock);
+    struct region *reg = region_find(dest, length);
+    int rc = reg ? txn_hold_region(t, reg) : 0;
+    pthread_rwlock_unlock(&rvm.regions_lock);
+    if (!reg)
+        return RVM_ENOT_MAPPED;
+    if (rc == 0)
+        rc = txn_add_range(t, reg, dest, length);
+    if (rc < 0)
+        return RVM_ENO_MEMORY;
+    STATS_ADD(n_set_range, 1);
+    STATS_ADD(bytes_set_range, length);
+    return RVM_SUCCESS;
+}
+
+rvm_return_t rvm_modify_bytes(rvm_tid_t *tid, void *dest, const void *src, rvm_length_t length)
+{
+    struct rvm_txn *t;
+    rvm_return_t ret = tid_check(tid, &t);
+    if (ret)
+        return ret;
+    if (!src)
+        return RVM_ESRC;
+    ret = rvm_set_range(tid, dest, length);
+    if (ret == RVM_SUCCESS)
+        memmove(dest, src, length);
+    return ret;
+}
+
+static void txn_end(rvm_tid_t *tid, struct rvm_txn *t)
+{
+    for (size_t k = 0; k < t->n; k++)
+        free(t->r[k].old);
+    for (size_t k = 0; k < t->nregs; k++)
+        __atomic_fetch_sub(&t->regs[k]->n_txn, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&rvm.txn_mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        rvm.txns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    rvm.n_active--;
+    pthread_mutex_unlock(&rvm.txn_mu);
+    free(t->r);
+    free(t->regs);
+    free(t);
+    tid->tid = NULL;
+}
+
+rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
+{
+    struct rvm_txn *t;
+    rvm_return_t ret = tid_check(tid, &t);
+    if (ret)
+        return ret;
+    if (t->mode != restore)
+        return RVM_EMODE;
+    for (size_t k = 0; k < t->n; k++)
+        memcpy(t->r[k].addr, t->r[k].old, t->r[k].len);
+    txn_end(tid, t);
+    STATS_ADD(n_abort, 1);
+    return RVM_SUCCESS;
+}
+
+/* The commit record of t: header, range descriptors, new bytes. */
+static struct log_img *txn_image(struct rvm_txn *t, int *err)
+{
+    uint64_t data = 0;
+    for (size_t k = 0; k < t->n; k++)
+        data += t->r[k].len;
+    size_t len = sizeof(struct log_rec_hdr) + t->n * sizeof(struct log_rec_range) +
+                 log_align(data) + sizeof(struct log_rec_trailer);
+    if (len > log_data_size(rvm.log)) {
+        *err = -E2BIG;
+        return NULL;
+    }
+    struct log_img *img = calloc(1, sizeof *img);
+    unsigned char *buf = img ? malloc(len) : NULL;
+    struct seg **segs = buf ? malloc(t->nregs * sizeof *segs + 1) : NULL;
+    if (!segs) {
+        free(buf);
+        free(img);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    struct log_rec_hdr h = {.type = LOG_REC_TRANS, .tid = t->id,
+                            .nranges = (uint32_t)t->n, .ntrans = 1, .len = len};
+    memcpy(buf, &h, sizeof h);
+    unsigned char *rp = buf + sizeof h;
+    unsigned char *dp = rp + t->n * sizeof(struct log_rec_range);
+    for (size_t k = 0; k < t->n; k++) {
+        struct trange *r = &t->r[k];
+        struct log_rec_range d = {.seg_id = r->reg->seg->id,
+                                  .offset = r->reg->offset + (uint64_t)(r->addr - r->reg->vmaddr),
+                                  .len = r->len};
+        memcpy(rp + k * sizeof d, &d, sizeof d);
+        memcpy(dp, r->addr, r->len);
+        dp += r->len;
+    }
+    memset(dp, 0, (size_t)(log_align(data) - data));
+    size_t nsegs = 0;
+    for (size_t k = 0; k < t->nregs; k++) {
+        struct seg *s = t->regs[k]->seg;
+        bool dup = false;
+        for (size_t m = 0; m < nsegs; m++)
+            dup |= segs[m] == s;
+        if (!dup)
+            segs[nsegs++] = s;
+    }
+    img->buf = buf;
+    img->len = len;
+    img->segs = segs;
+    img->nsegs = nsegs;
+    STATS_ADD(bytes_logged, data);
+    return img;
+}
+
+rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
+{
+    struct rvm_txn *t;
+    rvm_return_t ret = tid_check(tid, &t);
+    if (ret)
+        return ret;
+    if (mode != flush && mode != no_flush)
+        return RVM_EMODE;
+    uint64_t after = 0;
+    for (size_t k = 0; k < t->n; k++)
+        after += t->r[k].len;
+    if (rvm.log && t->n) {
+        int rc = 0;
+        struct log_img *img = txn_image(t, &rc);
+        if (!img) {
+            if (rc == -E2BIG) {
+                rvm_set_errmsg("transaction of %llu bytes does not fit in the log",
+                               (unsigned long long)after);
+                return RVM_ETOO_BIG;
+            }
+            return RVM_ENO_MEMORY;
+        }
+        rc = log_commit(rvm.log, img, mode == flush);
+        if (mode == flush) {
+            img_free(img);
+            if (rc < 0) {
+                rvm_set_errmsg("commit failed: %s", strerror(-rc));
+                return rc == -ENOMEM ? RVM_ENO_MEMORY : RVM_EIO;
+            }
+        }
+    }
+    STATS_ADD(bytes_after_ranges, after);
+    if (mode == flush)
+        STATS_ADD(n_flush_commit, 1);
+    else
+        STATS_ADD(n_no_flush_commit, 1);
+    txn_end(tid, t);
+    return RVM_SUCCESS;
+}
+
+rvm_return_t txn_query(rvm_options_t *opts, struct region *only)
+{
+    pthread_mutex_lock(&rvm.txn_mu);
+    long n = 0;
+    for (struct rvm_txn *t = rvm.txns; t; t = t->next) {
+        bool in = !only;
+        for (size_t k = 0; !in && k < t->nregs; k++)
+            in = t->regs[k] == only;
+        n += in;
+    }
+    rvm_tid_t *arr = n ? calloc((size_t)n, sizeof *arr) : NULL;
+    if (n && !arr) {
+        pthread_mutex_unlock(&rvm.txn_mu);
+        return RVM_ENO_MEMORY;
+    }
+    long i = 0;
+    for (struct rvm_txn *t = rvm.txns; t && i < n; t = t->next) {
+        bool in = !only;
+        for (size_t k = 0; !in && k < t->nregs; k++)
+            in = t->regs[k] == only;
+        if (in) {
+            arr[i] = *t->tid;
+            arr[i].from_heap = rvm_false;
+            arr[i].tid = NULL;
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&rvm.txn_mu);
+    free(opts->tid_array);
+    opts->tid_array = arr;
+    opts->n_uncommit = n;
+    return RVM_SUCCESS;
+}
