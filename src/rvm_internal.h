@@ -46,6 +46,8 @@ struct log_img {
     struct log_img *next;
     unsigned char *buf;         /* the whole record; seq/epoch/crc filled at write */
     size_t len;
+    uint64_t data_len;          /* new-value bytes in it */
+    uint64_t ntrans;            /* transactions it carries */
     uint64_t ticket;            /* enqueue order */
     bool waiter;                /* a flush commit waits for it (and owns it) */
     enum img_state state;

@@ -288,7 +288,8 @@ static struct log_img *txn_image(struct rvm_txn *t, int *err)
     img->len = len;
     img->segs = segs;
     img->nsegs = nsegs;
-    STATS_ADD(bytes_logged, data);
+    img->data_len = data;
+    img->ntrans = 1;
     return img;
 }
 

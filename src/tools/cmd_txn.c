@@ -78,8 +78,15 @@ static int xattr_fail(const char *cmd, const char *path, int err, uint64_t tid)
     }
 }
 
+/*
+ * Set user.rvm.txn.  On another filesystem that would store a plain
+ * xattr and succeed, so first make sure path is on an rvmfs mount (there,
+ * user.rvm.stat answers on every file).
+ */
 static int txn_set(const char *path, const char *value)
 {
+    if (!ctl_is_mount(path))
+        return -1;
     return setxattr(path, XA_TXN, value, strlen(value), 0) < 0 ? -1 : 0;
 }
 
@@ -301,7 +308,8 @@ int cmd_flush(int argc, char **argv)
         return ctl_common_opt("flush", opt, argv);
     if (optind != argc - 1)
         return ctl_usage("flush", "give one PATH on an rvmfs mount");
-    if (setxattr(argv[optind], XA_FLUSH, "1", 1, 0) < 0)
+    if (!ctl_is_mount(argv[optind]) ||
+        setxattr(argv[optind], XA_FLUSH, "1", 1, 0) < 0)
         return xattr_fail("flush", argv[optind], errno, 0);
     return EXIT_OK;
 }

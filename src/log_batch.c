@@ -1,0 +1,99 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log_apply.h"
+#include "log_format.h"
+#include "log_impl.h"
+#include "log_scan.h"
+#include "merge.h"
+#include "rvm_internal.h"
+
+/*
+ * Inter-transaction coalescing: the batch as one record in which each
+ * byte appears once, with its newest value.  One CRC covers it, so
+ * recovery takes the whole batch or none of it.  NULL when not worth it
+ * (or out of memory: the batch is then written record by record).
+ */
+struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
+{
+    size_t n = 0;
+    for (struct log_img *i = batch; i; i = i->next)
+        n++;
+    if (n < 2)
+        return NULL;
+    struct log_img **v = malloc(n * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t k = 0, nsegs = 0, ntrans = 0;
+    for (struct log_img *i = batch; i; i = i->next) {
+        v[k++] = i;
+        nsegs += i->nsegs;
+        ntrans += i->ntrans;
+    }
+    struct merge m;
+    merge_init(&m);
+    int rc = 0;
+    for (size_t x = n; x-- > 0 && rc == 0;) {
+        struct log_rec_hdr h;
+        memcpy(&h, v[x]->buf, sizeof h);
+        const unsigned char *rp = v[x]->buf + sizeof h;
+        const unsigned char *dp = rp + (size_t)h.nranges * sizeof(struct log_rec_range);
+        for (uint32_t r = 0; r < h.nranges && rc == 0; r++) {
+            struct log_rec_range d;
+            memcpy(&d, rp + r * sizeof d, sizeof d);
+            rc = merge_add(&m, d.seg_id, d.offset, d.len, dp);
+            dp += d.len;
+        }
+    }
+    struct log_img *img = NULL;
+    size_t len = sizeof(struct log_rec_hdr) + m.np * sizeof(struct log_rec_range) +
+                 log_align(m.bytes) + sizeof(struct log_rec_trailer);
+    if (rc == 0 && len <= L->D / 4 && (img = calloc(1, sizeof *img))) {
+        merge_sort(&m);
+        len = sizeof(struct log_rec_hdr) + m.np * sizeof(struct log_rec_range) +
+              log_align(m.bytes) + sizeof(struct log_rec_trailer);
+        img->buf = malloc(len);
+        img->segs = malloc(nsegs * sizeof *img->segs + 1);
+        if (!img->buf || !img->segs) {
+            img_free(img);
+            img = NULL;
+        }
+    }
+    if (img) {
+        struct log_rec_hdr h0;
+        memcpy(&h0, batch->buf, sizeof h0);
+        struct log_rec_hdr h = {.type = LOG_REC_TRANS, .flags = LOG_REC_F_BATCH,
+                                .tid = h0.tid, .nranges = (uint32_t)m.np,
+                                .ntrans = (uint32_t)ntrans, .len = len};
+        memcpy(img->buf, &h, sizeof h);
+        unsigned char *rp = img->buf + sizeof h;
+        unsigned char *dp = rp + m.np * sizeof(struct log_rec_range);
+        for (size_t p = 0; p < m.np; p++) {
+            struct log_rec_range d = {m.p[p].seg, m.p[p].off, m.p[p].len};
+            memcpy(rp + p * sizeof d, &d, sizeof d);
+            memcpy(dp, m.p[p].data, m.p[p].len);
+            dp += m.p[p].len;
+        }
+        memset(dp, 0, (size_t)(log_align(m.bytes) - m.bytes));
+        for (size_t x = 0; x < n; x++)
+            for (size_t s = 0; s < v[x]->nsegs; s++) {
+                bool dup = false;
+                for (size_t t = 0; t < img->nsegs; t++)
+                    dup |= img->segs[t] == v[x]->segs[s];
+                if (!dup)
+                    img->segs[img->nsegs++] = v[x]->segs[s];
+            }
+        img->len = len;
+        img->data_len = m.bytes;
+        img->ntrans = ntrans;
+    }
+    merge_free(&m);
+    free(v);
+    return img;
+}
+

@@ -1,0 +1,52 @@
+/*
+ * The log's state, shared by log.c (write path), log_status.c (status
+ * block, create, open and recover), log_truncate.c and log_batch.c.
+ */
+#ifndef RVM_LOG_IMPL_H
+#define RVM_LOG_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rvm_internal.h"
+
+#define WBUF_MAX (1u << 20)
+
+struct rvm_log {
+    const rvm_io_methods *io;
+    rvm_io_file *f;
+    uint64_t S, D;
+
+    pthread_mutex_t status_mu;  /* serializes status writes; gen */
+    uint64_t gen;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    uint64_t head, head_seq, epoch;
+    uint64_t durable_pos, durable_seq;
+    uint64_t live_records;
+    struct log_img *qh, *qt;
+    size_t q_bytes;
+    uint64_t q_count;
+    uint64_t next_ticket, durable_ticket, fail_gen;
+    bool leader, truncating;
+
+    /* leader only */
+    uint64_t tail, next_seq;
+    unsigned char *wbuf;
+    size_t wlen, wcap;
+    uint64_t wstart;            /* logical position of wbuf[0] */
+
+    pthread_t thr;
+    bool thr_running, stop, trunc_wanted;
+    pthread_cond_t tcond;
+};
+
+
+int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
+                 uint64_t epoch, struct seg **drop, size_t ndrop);
+void *trunc_thread(void *arg);
+struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * The status block (double-written), log creation, and opening a log
+ * with recovery.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log_apply.h"
+#include "log_format.h"
+#include "log_impl.h"
+#include "log_scan.h"
+#include "merge.h"
+#include "rvm_internal.h"
+
+/* ---- status block ---- */
+
+/*
+ * Write the status with the given head to slot (gen % 2) and force it.
+ * Caller holds status_mu.  drop[] lists segments to leave out of the
+ * dictionary.  Durability point: after the sync, recovery starts at head.
+ */
+int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
+                        uint64_t epoch, struct seg **drop, size_t ndrop)
+{
+    size_t cap = L->S;
+    unsigned char *buf = calloc(1, cap);
+    if (!buf)
+        return -ENOMEM;
+    struct log_status st = {
+        .magic = LOG_STATUS_MAGIC, .version = LOG_VERSION, .gen = L->gen + 1,
+        .status_size = L->S, .data_size = L->D, .head = head,
+        .head_seq = head_seq, .epoch = epoch,
+    };
+    size_t used = sizeof st;
+    int rc = 0;
+    pthread_mutex_lock(&rvm.seg_mu);
+    uint64_t max_id = 0;
+    for (struct seg *s = rvm.segs; s; s = s->next) {
+        if (s->id > max_id)
+            max_id = s->id;
+        if (!s->in_dict)
+            continue;
+        bool dropped = false;
+        for (size_t i = 0; i < ndrop; i++)
+            dropped |= drop[i] == s;
+        if (dropped)
+            continue;
+        size_t plen = strlen(s->path);
+        size_t need = sizeof(struct log_dict_entry) + log_align(plen);
+        if (used + need > cap) {
+            rc = -ENOSPC; /* too many segments with live records */
+            break;
+        }
+        struct log_dict_entry e = {.seg_id = s->id, .path_len = (uint32_t)plen};
+        memcpy(buf + used, &e, sizeof e);
+        memcpy(buf + used + sizeof e, s->path, plen);
+        used += need;
+        st.n_segs++;
+    }
+    pthread_mutex_unlock(&rvm.seg_mu);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    st.next_seg_id = max_id + 1;
+    st.used = (uint32_t)used;
+    memcpy(buf, &st, sizeof st);
+    uint32_t crc = crc32c(0, buf, used);
+    memcpy(buf + offsetof(struct log_status, crc), &crc, sizeof crc);
+    size_t wlen = (used + 4095) & ~(size_t)4095;
+    uint64_t off = ((L->gen + 1) % 2) * L->S;
+    ssize_t n = L->io->pwrite(L->f, buf, wlen, off);
+    free(buf);
+    if (n < 0)
+        return (int)n;
+    rc = L->io->sync(L->f);
+    if (rc == 0) {
+        L->gen++;
+        STATS_ADD(n_forces, 1);
+    }
+    return rc;
+}
+
+int log_create(const char *path, uint64_t data_size, long mode)
+{
+    const rvm_io_methods *io = rvm_io();
+    rvm_io_file *f;
+    data_size = (data_size + 4095) & ~(uint64_t)4095;
+    if (data_size < LOG_MIN_DATA_SIZE)
+        return -ERANGE;
+    int rc = io->open(path, O_RDWR | O_CREAT | O_EXCL, (mode_t)mode, &f);
+    if (rc < 0)
+        return rc;
+    uint64_t S = LOG_STATUS_SIZE_DEFAULT;
+    uint64_t total = 2 * S + data_size;
+    size_t chunk = 1u << 20;
+    unsigned char *zero = calloc(1, chunk);
+    if (!zero) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    /* Write real zeros rather than fallocate: overwriting blocks that are
+     * already allocated and written is what makes forces cheap. */
+    for (uint64_t off = 0; off < total && rc == 0; off += chunk) {
+        size_t n = total - off < chunk ? (size_t)(total - off) : chunk;
+        ssize_t w = io->pwrite(f, zero, n, off);
+        if (w < 0)
+            rc = (int)w;
+    }
+    free(zero);
+    if (rc < 0)
+        goto fail;
+    struct rvm_log L = {.io = io, .f = f, .S = S, .D = data_size, .gen = 0};
+    rc = status_write(&L, 0, 1, 1, NULL, 0);
+    if (rc < 0)
+        goto fail;
+    return io->close(f);
+fail:
+    io->close(f);
+    unlink(path);
+    return rc;
+}
+
+/* ---- open and recover ---- */
+
+static int read_status(struct rvm_log *L, struct log_status *best, unsigned char **best_slot)
+{
+    unsigned char *slot[2] = {malloc(L->S), malloc(L->S)};
+    int ok[2] = {0, 0};
+    char why[2][100] = {"", ""};
+    int vrc = 0;
+    if (!slot[0] || !slot[1]) {
+        free(slot[0]);
+        free(slot[1]);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < 2; i++) {
+        ssize_t n = L->io->pread(L->f, slot[i], L->S, (uint64_t)i * L->S);
+        if (n < 0) {
+            free(slot[0]);
+            free(slot[1]);
+            return (int)n;
+        }
+        if ((uint64_t)n == L->S) {
+            int c = log_status_check(slot[i], L->S, why[i], sizeof why[i]);
+            ok[i] = c == 0;
+            if (c == -EPROTO)
+                vrc = c;
+        } else {
+            snprintf(why[i], sizeof why[i], "file too short");
+        }
+    }
+    int pick = -1;
+    struct log_status st[2];
+    for (int i = 0; i < 2; i++)
+        if (ok[i]) {
+            memcpy(&st[i], slot[i], sizeof st[i]);
+            if (pick < 0 || st[i].gen > st[pick].gen)
+                pick = i;
+        }
+    if (pick < 0) {
+        rvm_set_errmsg("not an RVM log: status slot 0: %s; slot 1: %s", why[0], why[1]);
+        free(slot[0]);
+        free(slot[1]);
+        return vrc ? vrc : -EINVAL;
+    }
+    *best = st[pick];
+    *best_slot = slot[pick];
+    free(slot[1 - pick]);
+    return 0;
+}
+
+
+int log_open(const char *path, struct rvm_log **out)
+{
+    struct rvm_log *L = calloc(1, sizeof *L);
+    if (!L)
+        return -ENOMEM;
+    L->io = rvm_io();
+    L->S = LOG_STATUS_SIZE_DEFAULT;
+    pthread_mutex_init(&L->mu, NULL);
+    pthread_mutex_init(&L->status_mu, NULL);
+    pthread_cond_init(&L->cond, NULL);
+    pthread_cond_init(&L->tcond, NULL);
+    int rc = L->io->open(path, O_RDWR, 0, &L->f);
+    if (rc < 0) {
+        rvm_set_errmsg("cannot open log %s: %s", path, strerror(-rc));
+        free(L);
+        return rc == -ENOENT ? -ENOENT : rc;
+    }
+    struct log_status st;
+    unsigned char *slot = NULL;
+    rc = read_status(L, &st, &slot);
+    if (rc < 0)
+        goto fail;
+    L->D = st.data_size;
+    L->gen = st.gen;
+    uint64_t fsize;
+    rc = L->io->size(L->f, &fsize);
+    if (rc == 0 && fsize < 2 * L->S + L->D) {
+        rvm_set_errmsg("log %s is shorter than its status block says", path);
+        rc = -EINVAL;
+    }
+    /* The dictionary names the segments that live records refer to. */
+    size_t p = sizeof st;
+    for (uint32_t i = 0; rc == 0 && i < st.n_segs; i++) {
+        struct log_dict_entry e;
+        memcpy(&e, slot + p, sizeof e);
+        if (p + sizeof e + e.path_len > st.used || e.path_len >= 4096) {
+            rvm_set_errmsg("log %s: corrupt segment dictionary", path);
+            rc = -EINVAL;
+            break;
+        }
+        char name[4096];
+        memcpy(name, slot + p + sizeof e, e.path_len);
+        name[e.path_len] = 0;
+        if (!seg_add_known(e.seg_id, name))
+            rc = -ENOMEM;
+        p += sizeof e + log_align(e.path_len);
+    }
+    free(slot);
+    if (rc < 0)
+        goto fail;
+
+    uint64_t t0 = rvm_now_usec();
+    struct log_scan scan;
+    log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, rvm.recovery_buf_len);
+    uint64_t n_applied, n_skipped;
+    rc = log_apply_walk(&scan, &n_applied, &n_skipped);
+    log_scan_done(&scan);
+    if (rc < 0) {
+        rvm_set_errmsg("recovery failed after %llu records: %s",
+                       (unsigned long long)n_applied, strerror(-rc));
+        goto fail;
+    }
+    /* A new epoch: records left beyond the end of this walk can never be
+     * taken for live ones, whatever their sequence numbers. */
+    L->head = L->durable_pos = L->tail = scan.pos;
+    L->head_seq = L->durable_seq = L->next_seq = scan.seq;
+    L->epoch = st.epoch + 1;
+    pthread_mutex_lock(&rvm.seg_mu);
+    for (struct seg *s = rvm.segs; s; s = s->next)
+        s->in_dict = false;
+    pthread_mutex_unlock(&rvm.seg_mu);
+    pthread_mutex_lock(&L->status_mu);
+    rc = status_write(L, L->head, L->head_seq, L->epoch, NULL, 0);
+    pthread_mutex_unlock(&L->status_mu);
+    if (rc < 0) {
+        rvm_set_errmsg("recovery could not write the log status: %s", strerror(-rc));
+        goto fail;
+    }
+    rvm.stats.n_recovered_records = n_applied;
+    rvm.stats.recovery_usec = rvm_now_usec() - t0;
+    if (n_applied || n_skipped)
+        rvm_set_errmsg("recovered %llu records (%llu ranges of missing segments skipped); %s",
+                       (unsigned long long)n_applied, (unsigned long long)n_skipped, scan.why);
+    else
+        rvm_set_errmsg("log empty; %s", scan.why);
+    *out = L;
+    if (pthread_create(&L->thr, NULL, trunc_thread, L) == 0)
+        L->thr_running = true;
+    return 0;
+fail:
+    L->io->close(L->f);
+    free(L);
+    return rc;
+}
+
+int log_close(struct rvm_log *L)
+{
+    if (L->thr_running) {
+        pthread_mutex_lock(&L->mu);
+        L->stop = true;
+        pthread_cond_signal(&L->tcond);
+        pthread_mutex_unlock(&L->mu);
+        pthread_join(L->thr, NULL);
+    }
+    while (L->qh) {
+        struct log_img *i = L->qh;
+        L->qh = i->next;
+        img_free(i);
+    }
+    int rc = L->io->close(L->f);
+    free(L->wbuf);
+    pthread_mutex_destroy(&L->mu);
+    pthread_mutex_destroy(&L->status_mu);
+    pthread_cond_destroy(&L->cond);
+    pthread_cond_destroy(&L->tcond);
+    free(L);
+    return rc;
+}
+

@@ -1,0 +1,115 @@
+/*
+ * Truncation: apply durable records to their segments, then free their
+ * log space.  Runs in its own thread past the threshold, and on demand.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log_apply.h"
+#include "log_format.h"
+#include "log_impl.h"
+#include "log_scan.h"
+#include "merge.h"
+#include "rvm_internal.h"
+
+/* ---- truncation ---- */
+
+/*
+ * Apply [head, durable_pos) to the segments, then move head.  One at a
+ * time; a caller that finds one running waits for it and runs its own so
+ * that everything durable when it was called gets applied.
+ */
+int log_truncate(struct rvm_log *L, bool automatic)
+{
+    pthread_mutex_lock(&L->mu);
+    while (L->truncating)
+        pthread_cond_wait(&L->cond, &L->mu);
+    L->truncating = true;
+    struct log_status st = {.status_size = L->S, .data_size = L->D,
+                            .head = L->head, .head_seq = L->head_seq, .epoch = L->epoch};
+    uint64_t end = L->durable_pos, end_seq = L->durable_seq;
+    pthread_mutex_unlock(&L->mu);
+
+    int rc = 0;
+    uint64_t n_applied = 0, n_skipped = 0;
+    if (end != st.head) {
+        struct log_scan scan;
+        log_scan_init(&scan, L->io, L->f, &st, end, rvm.recovery_buf_len);
+        rc = log_apply_walk(&scan, &n_applied, &n_skipped);
+        if (rc == 0 && scan.pos < end) {
+            rvm_set_errmsg("truncation found a bad record: %s", scan.why);
+            rc = -EINVAL;
+        }
+        log_scan_done(&scan);
+    }
+    if (rc == 0) {
+        /* Segments with nothing left in the log and no mapping leave the
+         * dictionary with this status write. */
+        pthread_mutex_lock(&L->status_mu);
+        struct seg **drop = NULL;
+        size_t ndrop = 0, cap = 0;
+        pthread_mutex_lock(&L->mu);
+        pthread_mutex_lock(&rvm.seg_mu);
+        for (struct seg *s = rvm.segs; s; s = s->next) {
+            if (!s->in_dict || s->nmapped || s->queued || s->last_seq >= end_seq)
+                continue;
+            if (ndrop == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct seg **nd = realloc(drop, cap * sizeof *nd);
+                if (!nd)
+                    break;
+                drop = nd;
+            }
+            drop[ndrop++] = s;
+        }
+        pthread_mutex_unlock(&rvm.seg_mu);
+        pthread_mutex_unlock(&L->mu);
+        rc = status_write(L, end, end_seq, st.epoch, drop, ndrop);
+        if (rc == 0) {
+            pthread_mutex_lock(&rvm.seg_mu);
+            for (size_t i = 0; i < ndrop; i++)
+                drop[i]->in_dict = false;
+            pthread_mutex_unlock(&rvm.seg_mu);
+        }
+        free(drop);
+        pthread_mutex_unlock(&L->status_mu);
+    }
+    pthread_mutex_lock(&L->mu);
+    if (rc == 0) {
+        STATS_ADD(bytes_truncated, end - L->head);
+        L->head = end;
+        L->head_seq = end_seq;
+        L->live_records -= n_applied < L->live_records ? n_applied : L->live_records;
+        STATS_ADD(n_truncations, 1);
+        if (automatic)
+            STATS_ADD(n_auto_truncations, 1);
+    }
+    L->truncating = false;
+    pthread_cond_broadcast(&L->cond);
+    pthread_mutex_unlock(&L->mu);
+    return rc;
+}
+
+void *trunc_thread(void *arg)
+{
+    struct rvm_log *L = arg;
+    pthread_mutex_lock(&L->mu);
+    while (!L->stop) {
+        if (!L->trunc_wanted) {
+            pthread_cond_wait(&L->tcond, &L->mu);
+            continue;
+        }
+        L->trunc_wanted = false;
+        pthread_mutex_unlock(&L->mu);
+        log_truncate(L, true);
+        pthread_mutex_lock(&L->mu);
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
