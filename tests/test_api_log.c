@@ -1,0 +1,278 @@
+/*
+ * The log at work: truncation into segments, automatic truncation, a full
+ * log, transactions too big for the log, and many committing threads.
+ */
+#include "test_util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PS ((size_t)rvm_page_size())
+
+static void test_truncate_applies_log_to_segment_file(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    rvm_region_t *a = t_map(c, "a", 0, 4 * PS, 0);
+    rvm_region_t *b = t_map(c, "b", 2 * PS, 2 * PS, 0);
+    unsigned char *pa = malloc(4 * PS), *pb = malloc(2 * PS);
+    assert_non_null(pa);
+    assert_non_null(pb);
+    t_fill(pa, 4 * PS, 11);
+    t_fill(pb, 2 * PS, 12);
+    t_commit_bytes(a->vmaddr, pa, 4 * PS, flush);
+    t_commit_bytes(b->vmaddr, pb, PS, no_flush);
+    t_commit_bytes(b->vmaddr + PS, pb + PS, PS, no_flush);
+    /* a later commit overwrites part of an earlier one */
+    memcpy(pa + 100, "newer", 5);
+    t_commit_bytes(a->vmaddr + 100, "newer", 5, flush);
+
+    assert_rvm_ok(rvm_truncate());
+    unsigned char *disk = malloc(4 * PS);
+    assert_non_null(disk);
+    t_read_file(t_path(c, "a"), 0, disk, 4 * PS);
+    assert_memory_equal(disk, pa, 4 * PS);
+    t_read_file(t_path(c, "b"), 2 * PS, disk, 2 * PS);
+    assert_memory_equal(disk, pb, 2 * PS);
+    rvm_stats_t st = t_stats();
+    assert_int_equal(st.log_used, 0);
+    assert_int_equal(st.no_flush_pending, 0);
+    assert_true(st.n_truncations >= 1);
+    free(disk);
+    free(pa);
+    free(pb);
+}
+
+static void test_truncate_of_empty_log_succeeds(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    assert_rvm_ok(rvm_truncate());
+    assert_rvm_ok(rvm_truncate());
+}
+
+static void test_recovery_replays_log_into_segments(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    rvm_region_t *a = t_map(c, "a", 0, PS, 0);
+    t_commit_bytes(a->vmaddr + 8, "replayed", 8, flush);
+    t_reinit(c, 0);
+    /* after rvm_initialize the log is empty and the segment has the bytes */
+    rvm_options_t *q = t_query(NULL);
+    assert_true(q->log_empty);
+    rvm_free_options(q);
+    char disk[8];
+    t_read_file(t_path(c, "a"), 8, disk, 8);
+    assert_memory_equal(disk, "replayed", 8);
+}
+
+static void wait_for_auto_truncation(void)
+{
+    for (int i = 0; i < 500; i++) {
+        rvm_stats_t st = t_stats();
+        if (st.n_auto_truncations > 0)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_auto_truncation_keeps_data_correct(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, KIB(64), 20);
+    rvm_region_t *r = t_map(c, "seg", 0, 16 * PS, 0);
+    size_t slots = 16 * PS / 1024;
+    unsigned char buf[1024];
+    for (unsigned i = 0; i < 400; i++) {
+        t_fill(buf, sizeof buf, i);
+        t_commit_bytes(r->vmaddr + (i % slots) * 1024, buf, sizeof buf,
+                       i % 3 ? flush : no_flush);
+    }
+    wait_for_auto_truncation();
+    rvm_stats_t st = t_stats();
+    assert_true(st.n_auto_truncations > 0);
+    assert_true(st.n_truncations >= st.n_auto_truncations);
+    for (unsigned i = 400 - slots; i < 400; i++)
+        assert_true(t_check_fill(r->vmaddr + (i % slots) * 1024, 1024, i));
+    t_reinit(c, 20);
+    r = t_map(c, "seg", 0, 16 * PS, 0);
+    for (unsigned i = 400 - slots; i < 400; i++)
+        assert_true(t_check_fill(r->vmaddr + (i % slots) * 1024, 1024, i));
+}
+
+static void test_full_log_makes_commit_truncate_and_retry(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, KIB(64), 0); /* never truncate by threshold */
+    rvm_region_t *r = t_map(c, "seg", 0, 32 * PS, 0);
+    size_t slots = 32 * PS / 2048;
+    unsigned char buf[2048];
+    for (unsigned i = 0; i < 200; i++) {
+        t_fill(buf, sizeof buf, 1000 + i);
+        t_commit_bytes(r->vmaddr + (i % slots) * 2048, buf, sizeof buf,
+                       i % 4 ? flush : no_flush);
+    }
+    rvm_stats_t st = t_stats();
+    assert_true(st.n_truncations > 0);
+    assert_int_equal(st.n_auto_truncations, 0);
+    assert_true(st.log_used <= st.log_size);
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, 32 * PS, 0);
+    for (unsigned i = 200 - slots; i < 200; i++)
+        assert_true(t_check_fill(r->vmaddr + (i % slots) * 2048, 2048, 1000 + i));
+}
+
+static void test_transaction_larger_than_log_is_etoo_big_and_abortable(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, KIB(64), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 32 * PS, 0);
+    unsigned char *orig = malloc(32 * PS);
+    assert_non_null(orig);
+    t_fill(orig, 32 * PS, 5);
+    /* fill in pieces that fit */
+    for (size_t p = 0; p < 32; p += 4)
+        t_commit_bytes(r->vmaddr + p * PS, orig + p * PS, 4 * PS, flush);
+
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, r->vmaddr, 32 * PS)); /* 128 KiB at 4K pages */
+    memset(r->vmaddr, 0x11, 32 * PS);
+    assert_rvm(rvm_end_transaction(tid, flush), RVM_ETOO_BIG);
+    assert_true(rvm_tid_active(tid));
+    assert_rvm(rvm_end_transaction(tid, no_flush), RVM_ETOO_BIG);
+    assert_true(rvm_tid_active(tid));
+    assert_rvm_ok(rvm_abort_transaction(tid));
+    assert_memory_equal(r->vmaddr, orig, 32 * PS);
+
+    /* RVM goes on */
+    t_commit_bytes(r->vmaddr, "after", 5, flush);
+    memcpy(orig, "after", 5);
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 32 * PS, 0);
+    assert_memory_equal(r->vmaddr, orig, 32 * PS);
+    free(orig);
+}
+
+/* 8 threads, each committing its own transactions on its own slots. */
+#define NTHREADS 8
+#define NTXN 60
+#define SLOT 512
+
+struct worker {
+    pthread_t th;
+    int id;
+    char *base[2];      /* one slot in each of two regions */
+    int failures;
+    rvm_return_t first_error;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    unsigned char buf[SLOT];
+    for (int i = 0; i < NTXN; i++) {
+        unsigned seed = (unsigned)(w->id * 10000 + i);
+        t_fill(buf, SLOT, seed);
+        rvm_mode_t begin_mode = i % 2 ? restore : no_restore;
+        rvm_return_t rc = rvm_begin_transaction(&tid, begin_mode);
+        if (rc == RVM_SUCCESS)
+            rc = rvm_modify_bytes(&tid, w->base[0], buf, SLOT);
+        if (rc == RVM_SUCCESS)
+            rc = rvm_modify_bytes(&tid, w->base[1], buf, SLOT);
+        if (rc == RVM_SUCCESS && i % 5 == 4 && begin_mode == restore) {
+            /* an aborted extra change must vanish */
+            rc = rvm_modify_bytes(&tid, w->base[0], "junk", 4);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_abort_transaction(&tid);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_begin_transaction(&tid, restore);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_modify_bytes(&tid, w->base[0], buf, SLOT);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_modify_bytes(&tid, w->base[1], buf, SLOT);
+        }
+        if (rc == RVM_SUCCESS)
+            rc = rvm_end_transaction(&tid, i % 3 ? flush : no_flush);
+        if (rc != RVM_SUCCESS) {
+            if (!w->failures++)
+                w->first_error = rc;
+            if (rvm_tid_active(&tid) && rvm_abort_transaction(&tid) != RVM_SUCCESS)
+                rvm_end_transaction(&tid, no_flush);
+        }
+    }
+    return NULL;
+}
+
+static void run_threads(struct tctx *c, size_t log_len, long trunc)
+{
+    t_init(c, log_len, trunc);
+    rvm_region_t *a = t_map(c, "a", 0, NTHREADS * SLOT / PS * PS + PS, 0);
+    rvm_region_t *b = t_map(c, "b", PS, NTHREADS * SLOT / PS * PS + PS, 0);
+    struct worker w[NTHREADS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i].id = i;
+        w[i].base[0] = a->vmaddr + i * SLOT;
+        w[i].base[1] = b->vmaddr + (NTHREADS - 1 - i) * SLOT;
+        assert_int_equal(pthread_create(&w[i].th, NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(w[i].th, NULL);
+    for (int i = 0; i < NTHREADS; i++)
+        if (w[i].failures)
+            fail_msg("thread %d: %d failed calls, first %s", i, w[i].failures,
+                     rvm_return(w[i].first_error));
+    unsigned last = NTXN - 1;
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_true(t_check_fill(w[i].base[0], SLOT, (unsigned)(i * 10000) + last));
+        assert_true(t_check_fill(w[i].base[1], SLOT, (unsigned)(i * 10000) + last));
+    }
+    rvm_stats_t st = t_stats();
+    assert_int_equal(st.n_flush_commit + st.n_no_flush_commit, NTHREADS * NTXN);
+    t_reinit(c, trunc);
+    a = t_map(c, "a", 0, NTHREADS * SLOT / PS * PS + PS, 0);
+    b = t_map(c, "b", PS, NTHREADS * SLOT / PS * PS + PS, 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_true(t_check_fill(a->vmaddr + i * SLOT, SLOT, (unsigned)(i * 10000) + last));
+        assert_true(t_check_fill(b->vmaddr + (NTHREADS - 1 - i) * SLOT, SLOT,
+                                 (unsigned)(i * 10000) + last));
+    }
+}
+
+static void test_threads_commit_disjoint_ranges(void **state)
+{
+    run_threads(*state, MIB(4), 50);
+}
+
+static void test_threads_commit_with_small_log_and_truncations(void **state)
+{
+    struct tctx *c = *state;
+    run_threads(c, KIB(64), 30);
+    rvm_stats_t st = t_stats();
+    (void)st; /* counters restart at initialize; the data check is the test */
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_truncate_applies_log_to_segment_file),
+        T(test_truncate_of_empty_log_succeeds),
+        T(test_recovery_replays_log_into_segments),
+        T(test_auto_truncation_keeps_data_correct),
+        T(test_full_log_makes_commit_truncate_and_retry),
+        T(test_transaction_larger_than_log_is_etoo_big_and_abortable),
+        T(test_threads_commit_disjoint_ranges),
+        T(test_threads_commit_with_small_log_and_truncations),
+    };
+    return cmocka_run_group_tests_name("librvm log", tests, NULL, NULL);
+}
