@@ -1,0 +1,270 @@
+/*
+ * seg.c - one file's segment: its librvm region and the bytes in it.
+ *
+ * Each regular file is the segment seg/<ino>, mapped whole as one region
+ * (RVM_MAP_PRIVATE: a private file mapping read lazily).  The region
+ * starts with the header page whose size field is the file's logical size,
+ * so size changes are ranges of the same transaction as the bytes.
+ *
+ * Capacity: the region covers more address space than the file needs,
+ * max(256 MiB, 2 * size), over a sparse backing file.  Outside a
+ * transaction a file that outgrows it is remapped bigger (flush, truncate
+ * the log, unmap, map).  Inside a transaction a region with ranges cannot
+ * be unmapped, so a write past the capacity fails with EFBIG: the
+ * documented limit of one transaction's growth.
+ *
+ * Invariant: bytes past the logical size are zero, in memory and (after
+ * recovery) on disk.  Shrinking zeroes them in the same transaction, so
+ * extending never has to.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEG_MAX_CAP (1ull << 40)
+#define DIFF_GAP 32 /* equal bytes that may sit inside one logged range */
+
+int rvm_errno(rvm_return_t rc)
+{
+    switch (rc) {
+    case RVM_SUCCESS:
+        return 0;
+    case RVM_ENO_MEMORY:
+        return ENOMEM;
+    case RVM_ETOO_BIG:
+    case RVM_ELOG:
+        return ENOSPC;
+    case RVM_ETID:
+        return ENOENT;
+    case RVM_EMODE:
+        return EINVAL;
+    case RVM_EVM_OVERLAP:
+    case RVM_EOVERLAP:
+        return EBUSY;
+    default:
+        return EIO;
+    }
+}
+
+static uint64_t page_up(uint64_t x)
+{
+    uint64_t p = (uint64_t)rvm_page_size();
+    return (x + p - 1) & ~(p - 1);
+}
+
+static struct seg_hdr *hdr(const struct node *n)
+{
+    return (struct seg_hdr *)n->base;
+}
+
+uint64_t seg_size(const struct node *n)
+{
+    if (!n->base)
+        return 0;
+    return __atomic_load_n(&hdr(n)->size, __ATOMIC_ACQUIRE);
+}
+
+static int seg_map_cap(struct node *n, uint64_t cap)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/seg/%s", fs.store, n->segname);
+    rvm_init_region(&n->region);
+    n->region.data_dev = strdup(path); /* kept while mapped */
+    if (!n->region.data_dev)
+        return -ENOMEM;
+    n->region.offset = RVM_MK_OFFSET(0, 0);
+    n->region.length = (rvm_length_t)(SEG_HDR + cap);
+    n->region.vmaddr = NULL;
+    rvm_return_t rc = rvm_map(&n->region, NULL);
+    if (rc != RVM_SUCCESS) {
+        free(n->region.data_dev);
+        n->region.data_dev = NULL;
+        fprintf(stderr, "rvmfs: cannot map segment %s: %s %s\n", path,
+                rvm_return(rc), rvm_errmsg());
+        return -rvm_errno(rc);
+    }
+    n->base = n->region.vmaddr;
+    n->cap = cap;
+    return 0;
+}
+
+/* Map the segment of a regular-file node.  Called before the node is
+ * visible, or with maplock write-held. */
+int seg_map(struct node *n)
+{
+    struct stat st;
+    struct seg_hdr h = {0, 0, 0};
+    int fd = openat(fs.seg_fd, n->segname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_ino != n->bino) {
+        close(fd);
+        return -ESTALE;
+    }
+    ssize_t got = pread(fd, &h, sizeof(h), 0);
+    if (got <= 0 || (got == sizeof(h) && h.magic == 0 && st.st_size <= (off_t)SEG_HDR)) {
+        /* A segment never written: give it its header.  No log record can
+         * name it yet, so a direct write is safe. */
+        memset(&h, 0, sizeof(h));
+        h.magic = SEG_MAGIC;
+        h.version = SEG_VERSION;
+        if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h)) {
+            close(fd);
+            return -EIO;
+        }
+    } else if (got != sizeof(h) || h.magic != SEG_MAGIC) {
+        close(fd);
+        return -EIO; /* not a segment */
+    }
+    close(fd);
+    uint64_t cap = SEG_MIN_CAP;
+    if (h.size * 2 > cap)
+        cap = h.size * 2;
+    if (st.st_size > (off_t)SEG_HDR && (uint64_t)st.st_size - SEG_HDR > cap)
+        cap = (uint64_t)st.st_size - SEG_HDR;
+    cap = page_up(cap);
+    int rc = seg_map_cap(n, cap);
+    if (rc < 0)
+        return rc;
+    /* The log may have held a bigger size than the header on disk. */
+    uint64_t size = seg_size(n);
+    if (size > n->cap) {
+        rvm_unmap(&n->region);
+        free(n->region.data_dev);
+        n->region.data_dev = NULL;
+        n->base = NULL;
+        rc = seg_map_cap(n, page_up(size * 2));
+    }
+    return rc;
+}
+
+void seg_unmap(struct node *n)
+{
+    if (!n->base)
+        return;
+    rvm_return_t rc = rvm_unmap(&n->region);
+    if (rc != RVM_SUCCESS)
+        fprintf(stderr, "rvmfs: unmap of segment %s failed: %s\n",
+                n->segname, rvm_return(rc));
+    free(n->region.data_dev);
+    n->region.data_dev = NULL;
+    n->base = NULL;
+}
+
+/* Make room for `end` data bytes.  Caller holds n->mu and knows that the
+ * file is in no active transaction. */
+int seg_reserve(struct node *n, uint64_t end)
+{
+    if (end <= n->cap)
+        return 0;
+    if (end > SEG_MAX_CAP)
+        return -EFBIG;
+    uint64_t cap = n->cap * 2;
+    while (cap < end)
+        cap *= 2;
+    if (cap > SEG_MAX_CAP)
+        cap = SEG_MAX_CAP;
+    pthread_rwlock_wrlock(&n->maplock);
+    /* Every committed byte of this segment reaches the file before the
+     * old mapping goes: the new one reads it back from there. */
+    rvm_return_t rc = rvm_flush();
+    if (rc == RVM_SUCCESS)
+        rc = rvm_truncate();
+    if (rc == RVM_SUCCESS)
+        rc = rvm_unmap(&n->region);
+    int err = -rvm_errno(rc);
+    if (rc == RVM_SUCCESS) {
+        uint64_t old = n->cap;
+        free(n->region.data_dev);
+        n->region.data_dev = NULL;
+        n->base = NULL;
+        err = seg_map_cap(n, cap);
+        if (err < 0 && seg_map_cap(n, old) < 0)
+            n->base = NULL; /* leaves the file unusable: reported by I/O */
+    }
+    pthread_rwlock_unlock(&n->maplock);
+    if (!n->base)
+        return -EIO;
+    return err;
+}
+
+static int set_size(struct node *n, rvm_tid_t *tid, uint64_t size,
+                    uint64_t *ranges, uint64_t *bytes)
+{
+    rvm_return_t rc = rvm_set_range(tid, &hdr(n)->size, sizeof(uint64_t));
+    if (rc != RVM_SUCCESS)
+        return -rvm_errno(rc);
+    __atomic_store_n(&hdr(n)->size, size, __ATOMIC_RELEASE);
+    (*ranges)++;
+    *bytes += sizeof(uint64_t);
+    return 0;
+}
+
+/* Log and copy the bytes of [dst, dst+len) that differ from src (src NULL:
+ * from zero), one range per run of differences. */
+static int diff_apply(rvm_tid_t *tid, char *dst, const char *src, size_t len,
+                      uint64_t *ranges, uint64_t *bytes)
+{
+    static const char zeros[64];
+    size_t i = 0;
+    while (i < len) {
+        while (i + 64 <= len &&
+               memcmp(dst + i, src ? src + i : zeros, 64) == 0)
+            i += 64;
+        while (i < len && dst[i] == (src ? src[i] : 0))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i, last = i;
+        for (size_t j = i + 1; j < len && j - last <= DIFF_GAP; j++)
+            if (dst[j] != (src ? src[j] : 0))
+                last = j;
+        size_t run = last + 1 - start;
+        rvm_return_t rc = rvm_set_range(tid, dst + start, run);
+        if (rc != RVM_SUCCESS)
+            return -rvm_errno(rc);
+        if (src)
+            memcpy(dst + start, src + start, run);
+        else
+            memset(dst + start, 0, run);
+        (*ranges)++;
+        *bytes += run;
+        i = last + 1;
+    }
+    return 0;
+}
+
+/* Caller holds n->mu, maplock (read) and the tid; off + len <= n->cap. */
+int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
+              uint64_t off, uint64_t *ranges, uint64_t *bytes)
+{
+    if (off + len > n->cap)
+        return -EFBIG;
+    int rc = diff_apply(tid, n->base + SEG_HDR + off, buf, len, ranges, bytes);
+    if (rc == 0 && off + len > seg_size(n))
+        rc = set_size(n, tid, off + len, ranges, bytes);
+    return rc;
+}
+
+/* Caller holds n->mu, maplock (read) and the tid; size <= n->cap. */
+int seg_resize(struct node *n, rvm_tid_t *tid, uint64_t size,
+               uint64_t *ranges, uint64_t *bytes)
+{
+    uint64_t cur = seg_size(n);
+    if (size > n->cap)
+        return -EFBIG;
+    if (size == cur)
+        return 0;
+    if (size < cur) {
+        int rc = diff_apply(tid, n->base + SEG_HDR + size, NULL, cur - size,
+                            ranges, bytes);
+        if (rc < 0)
+            return rc;
+    }
+    return set_size(n, tid, size, ranges, bytes);
+}

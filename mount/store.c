@@ -1,0 +1,245 @@
+/*
+ * store.c - the store directory (docs/design.md, "The store"):
+ *
+ *   STORE/rvm.log      the log (or elsewhere with log=)
+ *   STORE/tree/        the namespace; a regular file is a hard link to
+ *   STORE/seg/<ino>    its segment, named by the backing inode number
+ *   STORE/rvmfs.conf   version=1
+ *
+ * A segment whose last tree/ name is gone (an orphan) is removed only
+ * when the log holds no record of it: at mount, right after recovery, and
+ * at run time after a truncation.  Otherwise a later file that got the
+ * same inode number (and so the same seg/<ino> path) could receive an old
+ * file's bytes at recovery.
+ */
+#include "daemon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct orphan {
+    struct orphan *next;
+    ino_t bino;
+};
+
+static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct orphan *orphans;
+static atomic_uint tmp_seq;
+
+static int conf_check(int dfd)
+{
+    char buf[256];
+    int fd = openat(dfd, "rvmfs.conf", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0)
+        return -EIO;
+    buf[n] = 0;
+    if (!strstr(buf, "version=1"))
+        return -EPROTO;
+    return 0;
+}
+
+static bool dir_empty(int dfd)
+{
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    struct dirent *e;
+    bool empty = true;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            empty = false;
+    closedir(d);
+    return empty;
+}
+
+static int store_create(int dfd, uint64_t log_size, const char *log_path)
+{
+    if (mkdirat(dfd, "tree", 0755) < 0 && errno != EEXIST)
+        return -errno;
+    if (mkdirat(dfd, "seg", 0700) < 0 && errno != EEXIST)
+        return -errno;
+    if (access(log_path, F_OK) != 0) {
+        rvm_options_t opts;
+        rvm_init_options(&opts);
+        opts.log_dev = (char *)log_path;
+        rvm_offset_t len = RVM_MK_OFFSET(log_size >> 32 >> 32, log_size);
+        rvm_return_t rc = rvm_create_log(&opts, &len, 0600);
+        if (rc != RVM_SUCCESS) {
+            fprintf(stderr, "rvmfs: cannot create log %s: %s %s\n", log_path,
+                    rvm_return(rc), rvm_errmsg());
+            return -EIO;
+        }
+    }
+    /* Written last: a store with rvmfs.conf is complete. */
+    int fd = openat(dfd, "rvmfs.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0644);
+    if (fd < 0)
+        return -errno;
+    static const char conf[] = "version=1\n";
+    if (write(fd, conf, sizeof(conf) - 1) != (ssize_t)sizeof(conf) - 1 ||
+        fsync(fd) < 0) {
+        close(fd);
+        return -EIO;
+    }
+    close(fd);
+    if (renameat(dfd, "rvmfs.conf.tmp", dfd, "rvmfs.conf") < 0)
+        return -errno;
+    fsync(dfd);
+    return 0;
+}
+
+int store_open(const char *store, bool create, uint64_t log_size,
+               const char *log_path)
+{
+    if (mkdir(store, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    int dfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    int rc = conf_check(dfd);
+    if (rc == -ENOENT && create) {
+        if (!dir_empty(dfd) && faccessat(dfd, "tree", F_OK, 0) != 0) {
+            fprintf(stderr, "rvmfs: %s is not empty and not an rvmfs store\n",
+                    store);
+            close(dfd);
+            return -ENOTDIR;
+        }
+        rc = store_create(dfd, log_size, log_path);
+    }
+    if (rc < 0) {
+        close(dfd);
+        return rc;
+    }
+    fs.store_fd = dfd;
+    fs.tree_fd = openat(dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fs.seg_fd = openat(dfd, "seg", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fs.tree_fd < 0 || fs.seg_fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fs.tree_fd, &st) < 0)
+        return -errno;
+    fs.root_bino = st.st_ino;
+    return 0;
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Call only while the log holds no records (after recovery). */
+void store_sweep_orphans(void)
+{
+    int fd = dup(fs.seg_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (!strncmp(e->d_name, ".tmp.", 5)) {
+            unlinkat(fs.seg_fd, e->d_name, 0);
+            continue;
+        }
+        if (!all_digits(e->d_name))
+            continue;
+        if (fstatat(fs.seg_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_nlink == 1)
+            unlinkat(fs.seg_fd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* A new, empty segment with its header; its tree/ name comes next (a crash
+ * in between leaves an orphan that the next mount removes). */
+int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st)
+{
+    char tmp[64], name[32];
+    snprintf(tmp, sizeof(tmp), ".tmp.%d.%u", (int)getpid(),
+             atomic_fetch_add(&tmp_seq, 1));
+    int fd = openat(fs.seg_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                    mode & 07777);
+    if (fd < 0)
+        return -errno;
+    struct seg_hdr h = {SEG_MAGIC, 0, SEG_VERSION};
+    int rc = 0;
+    if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h) ||
+        ftruncate(fd, SEG_HDR) < 0)
+        rc = -EIO;
+    if (rc == 0 && fchown(fd, uid, gid) < 0 && errno != EPERM)
+        rc = -errno;
+    if (rc == 0 && fchmod(fd, mode & 07777) < 0)
+        rc = -errno;
+    if (rc == 0 && fstat(fd, st) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0) {
+        snprintf(name, sizeof(name), "%llu", (unsigned long long)st->st_ino);
+        if (renameat(fs.seg_fd, tmp, fs.seg_fd, name) < 0)
+            rc = -errno;
+    }
+    if (rc < 0)
+        unlinkat(fs.seg_fd, tmp, 0);
+    return rc;
+}
+
+void store_orphan_later(ino_t bino)
+{
+    struct orphan *o = malloc(sizeof(*o));
+    if (!o)
+        return; /* removed at the next mount */
+    o->bino = bino;
+    pthread_mutex_lock(&orphan_mu);
+    o->next = orphans;
+    orphans = o;
+    pthread_mutex_unlock(&orphan_mu);
+}
+
+/* Remove the orphans queued so far.  Their nodes are gone, so no new
+ * record can name them; after rvm_truncate() no old one does either. */
+void store_orphans_collect(void)
+{
+    pthread_mutex_lock(&orphan_mu);
+    struct orphan *list = orphans;
+    orphans = NULL;
+    pthread_mutex_unlock(&orphan_mu);
+    if (!list)
+        return;
+    rvm_return_t rc = rvm_truncate();
+    while (list) {
+        struct orphan *o = list;
+        list = o->next;
+        char name[32];
+        struct stat st;
+        snprintf(name, sizeof(name), "%llu", (unsigned long long)o->bino);
+        if (rc != RVM_SUCCESS) {
+            store_orphan_later(o->bino); /* try again later */
+        } else if (fstatat(fs.seg_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   st.st_nlink == 1 && !node_find(ino_of(o->bino))) {
+            unlinkat(fs.seg_fd, name, 0);
+        }
+        free(o);
+    }
+}
