@@ -14,6 +14,16 @@
 #include "crc32c.h"
 #include "log_format.h"
 
+/* RVM is not initialized: never was (RVM_EINIT) or was terminated
+ * (RVM_EINIT or RVM_ETERMINATED). */
+static void assert_not_initialized(void)
+{
+    rvm_return_t rc = rvm_flush();
+    if (rc != RVM_EINIT && rc != RVM_ETERMINATED)
+        fail_msg("rvm_flush() after a failed rvm_initialize: %s, expected "
+                 "RVM_EINIT or RVM_ETERMINATED", rvm_return(rc));
+}
+
 /* Must run first: RVM has never been initialized in this process. */
 static void test_calls_before_initialize_return_einit(void **state)
 {
@@ -68,8 +78,7 @@ static void test_initialize_with_other_version_is_version_skew(void **state)
     (void)state;
     assert_rvm(rvm_initialize("RVM Interface Version 0.9", NULL), RVM_EVERSION_SKEW);
     assert_rvm(rvm_initialize("", NULL), RVM_EVERSION_SKEW);
-    /* still not initialized */
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_initialize_with_pager_is_epager(void **state)
@@ -79,7 +88,7 @@ static void test_initialize_with_pager_is_epager(void **state)
     rvm_init_options(&o);
     o.pager = "/bin/pager";
     assert_rvm(RVM_INIT(&o), RVM_EPAGER);
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_initialize_with_bad_options_record_is_eoptions(void **state)
@@ -95,7 +104,7 @@ static void test_initialize_with_bad_options_record_is_eoptions(void **state)
     rvm_init_options(&o);
     o.truncate = -1;
     assert_rvm(RVM_INIT(&o), RVM_EOPTIONS);
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_initialize_with_null_options_works_in_memory(void **state)
@@ -135,7 +144,7 @@ static void test_missing_log_without_create_is_elog(void **state)
     t_options(c, &o, 50);
     assert_rvm(RVM_INIT(&o), RVM_ELOG);
     assert_false(t_file_exists(c->log));
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_create_log_file_option_creates_the_log(void **state)
@@ -187,7 +196,7 @@ static void test_file_that_is_not_a_log_is_elog(void **state)
     close(fd);
     o.log_dev = (char *)zeros;
     assert_rvm(RVM_INIT(&o), RVM_ELOG);
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_log_name_too_long_is_ename_too_long(void **state)
@@ -213,8 +222,8 @@ static void set_log_version(const char *path, uint32_t version)
 {
     struct log_status st;
     t_read_file(path, 0, &st, sizeof st);
-    assert_int_equal(st.magic, LOG_STATUS_MAGIC);
-    uint64_t S = st.status_size;
+    uint64_t S = st.magic == LOG_STATUS_MAGIC ? st.status_size : LOG_STATUS_SIZE_DEFAULT;
+    int valid = 0;
     for (int slot = 0; slot < 2; slot++) {
         unsigned char *blk = malloc(S);
         assert_non_null(blk);
@@ -228,9 +237,11 @@ static void set_log_version(const char *path, uint32_t version)
             s.crc = crc32c(0, blk, s.used);
             memcpy(blk, &s, sizeof s);
             t_write_file(path, slot * S, blk, s.used);
+            valid++;
         }
         free(blk);
     }
+    assert_true(valid > 0);
 }
 
 static void test_log_of_another_version_is_log_version_skew(void **state)
@@ -241,7 +252,7 @@ static void test_log_of_another_version_is_log_version_skew(void **state)
     rvm_options_t o;
     t_options(c, &o, 50);
     assert_rvm(RVM_INIT(&o), RVM_ELOG_VERSION_SKEW);
-    assert_rvm(rvm_flush(), RVM_EINIT);
+    assert_not_initialized();
 }
 
 static void test_create_log_makes_a_usable_preallocated_log(void **state)
