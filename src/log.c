@@ -31,13 +31,23 @@ uint64_t log_data_size(struct rvm_log *L)
     return L->D;
 }
 
+/* One allocation: the image, its segment list, then the record. */
+struct log_img *img_alloc(size_t len, size_t nsegs)
+{
+    size_t segs_off = (sizeof(struct log_img) + 7) & ~(size_t)7;
+    size_t buf_off = (segs_off + nsegs * sizeof(struct seg *) + 15) & ~(size_t)15;
+    struct log_img *img = malloc(buf_off + len);
+    if (!img)
+        return NULL;
+    memset(img, 0, sizeof *img);
+    img->segs = (struct seg **)((char *)img + segs_off);
+    img->buf = (unsigned char *)img + buf_off;
+    return img;
+}
+
 void img_free(struct log_img *img)
 {
-    if (img) {
-        free(img->buf);
-        free(img->segs);
-        free(img);
-    }
+    free(img);
 }
 
 /* ---- writing ---- */

@@ -51,19 +51,12 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
         }
     }
     struct log_img *img = NULL;
+    if (rc == 0)
+        rc = merge_sort(&m);
     size_t len = sizeof(struct log_rec_hdr) + m.np * sizeof(struct log_rec_range) +
                  log_align(m.bytes) + sizeof(struct log_rec_trailer);
-    if (rc == 0 && len <= L->D / 4 && (img = calloc(1, sizeof *img))) {
-        merge_sort(&m);
-        len = sizeof(struct log_rec_hdr) + m.np * sizeof(struct log_rec_range) +
-              log_align(m.bytes) + sizeof(struct log_rec_trailer);
-        img->buf = malloc(len);
-        img->segs = malloc(nsegs * sizeof *img->segs + 1);
-        if (!img->buf || !img->segs) {
-            img_free(img);
-            img = NULL;
-        }
-    }
+    if (rc == 0 && len <= L->D / 4)
+        img = img_alloc(len, nsegs);
     if (img) {
         struct log_rec_hdr h0;
         memcpy(&h0, batch->buf, sizeof h0);
@@ -73,12 +66,32 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
         memcpy(img->buf, &h, sizeof h);
         unsigned char *rp = img->buf + sizeof h;
         unsigned char *dp = rp + m.np * sizeof(struct log_rec_range);
+        /* Pieces that touch in the segment share one descriptor. */
+        size_t nd = 0;
+        struct log_rec_range d = {0};
         for (size_t p = 0; p < m.np; p++) {
-            struct log_rec_range d = {m.p[p].seg, m.p[p].off, m.p[p].len};
-            memcpy(rp + p * sizeof d, &d, sizeof d);
+            if (nd && d.seg_id == m.p[p].seg && d.offset + d.len == m.p[p].off) {
+                d.len += m.p[p].len;
+            } else {
+                if (nd)
+                    memcpy(rp + (nd - 1) * sizeof d, &d, sizeof d);
+                d = (struct log_rec_range){m.p[p].seg, m.p[p].off, m.p[p].len};
+                nd++;
+            }
+        }
+        if (nd)
+            memcpy(rp + (nd - 1) * sizeof d, &d, sizeof d);
+        /* Fewer descriptors: the data moves up behind them. */
+        dp = rp + nd * sizeof(struct log_rec_range);
+        for (size_t p = 0; p < m.np; p++) {
             memcpy(dp, m.p[p].data, m.p[p].len);
             dp += m.p[p].len;
         }
+        len = sizeof(struct log_rec_hdr) + nd * sizeof(struct log_rec_range) +
+              log_align(m.bytes) + sizeof(struct log_rec_trailer);
+        h.nranges = (uint32_t)nd;
+        h.len = len;
+        memcpy(img->buf, &h, sizeof h);
         memset(dp, 0, (size_t)(log_align(m.bytes) - m.bytes));
         for (size_t x = 0; x < n; x++)
             for (size_t s = 0; s < v[x]->nsegs; s++) {

@@ -3,8 +3,8 @@
  * once, with its newest value: inter-transaction coalescing of no_flush
  * batches, and sorted, coalesced writes during recovery.
  *
- * Ranges are added newest first; a byte already covered by a newer range
- * is dropped.  The pieces left are then sorted by (segment, offset).
+ * Ranges are added newest first; merge_sort() then keeps, for every byte,
+ * the newest range's value and leaves pieces sorted by (segment, offset).
  */
 #ifndef RVM_MERGE_H
 #define RVM_MERGE_H
@@ -19,14 +19,10 @@ struct merge_piece {
     const unsigned char *data;   /* not owned */
 };
 
-struct merge_span {
-    uint64_t seg, start, end;
-};
-
 struct merge {
-    struct merge_span *cov;      /* covered bytes, sorted, disjoint */
-    size_t ncov, covcap;
-    struct merge_piece *p;
+    struct merge_piece *in;      /* ranges as added, newest first */
+    size_t nin, incap;
+    struct merge_piece *p;       /* the result, after merge_sort */
     size_t np, pcap;
     uint64_t bytes;              /* bytes in the pieces */
 };
@@ -35,8 +31,9 @@ void merge_init(struct merge *m);
 /* Add a range; newer ranges must come first.  0 or -ENOMEM. */
 int merge_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
               const unsigned char *data);
-/* Sort the pieces by (seg, off) and join ones that touch in memory too. */
-void merge_sort(struct merge *m);
+/* Resolve: pieces sorted by (seg, off), each byte once, newest value.
+ * 0 or -ENOMEM. */
+int merge_sort(struct merge *m);
 void merge_free(struct merge *m);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log_apply.h"
+#include "merge.h"
 #include "rvm_internal.h"
 
 struct touched {
@@ -33,54 +34,152 @@ static int touched_add(struct touched *t, struct seg *s)
     return 0;
 }
 
-static int apply_record(const unsigned char *rec, struct touched *t, uint64_t *skipped)
+/*
+ * Records are applied a window at a time: the window's ranges are merged
+ * newest first (a byte overwritten later in the window is written once),
+ * sorted by segment and offset, and runs of adjacent bytes go out as one
+ * write.  This turns a log of small scattered updates into few, ordered
+ * segment writes.
+ */
+#define WINDOW_BYTES (16u << 20)
+#define STAGE_BYTES (1u << 20)
+
+struct window {
+    unsigned char *buf;         /* copies of the window's records */
+    size_t len, cap;
+    size_t *recs;               /* offsets of records in buf */
+    size_t n, rcap;
+};
+
+static int window_add(struct window *w, const unsigned char *rec, size_t len)
 {
-    struct log_rec_hdr h;
-    memcpy(&h, rec, sizeof h);
-    const unsigned char *rp = rec + sizeof h;
-    const unsigned char *data = rp + (size_t)h.nranges * sizeof(struct log_rec_range);
-    for (uint32_t i = 0; i < h.nranges; i++) {
-        struct log_rec_range r;
-        memcpy(&r, rp + i * sizeof r, sizeof r);
-        struct seg *s = seg_by_id(r.seg_id);
-        /* A segment whose file is gone has no reader left: skip it rather
-         * than bring a deleted file back. */
-        int rc = s ? seg_open(s, false) : -ENOENT;
-        if (rc == -ENOENT) {
-            (*skipped)++;
-        } else if (rc < 0) {
-            return rc;
-        } else {
-            ssize_t n = s->io->pwrite(s->file, data, (size_t)r.len, r.offset);
-            if (n < 0)
-                return (int)n;
-            rc = touched_add(t, s);
-            if (rc < 0)
-                return rc;
-        }
-        data += r.len;
+    if (w->len + len > w->cap) {
+        size_t nc = w->cap ? w->cap : 1u << 20;
+        while (nc < w->len + len)
+            nc *= 2;
+        unsigned char *nb = realloc(w->buf, nc);
+        if (!nb)
+            return -ENOMEM;
+        w->buf = nb;
+        w->cap = nc;
     }
+    if (w->n == w->rcap) {
+        size_t nc = w->rcap ? w->rcap * 2 : 256;
+        size_t *nv = realloc(w->recs, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        w->recs = nv;
+        w->rcap = nc;
+    }
+    memcpy(w->buf + w->len, rec, len);
+    w->recs[w->n++] = w->len;
+    w->len += len;
     return 0;
+}
+
+static int write_run(struct seg *s, const unsigned char *p, size_t len, uint64_t off)
+{
+    ssize_t n = s->io->pwrite(s->file, p, len, off);
+    return n < 0 ? (int)n : 0;
+}
+
+static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
+{
+    struct merge m;
+    merge_init(&m);
+    int rc = 0;
+    for (size_t x = w->n; x-- > 0 && rc == 0;) {
+        const unsigned char *rec = w->buf + w->recs[x];
+        struct log_rec_hdr h;
+        memcpy(&h, rec, sizeof h);
+        const unsigned char *rp = rec + sizeof h;
+        const unsigned char *dp = rp + (size_t)h.nranges * sizeof(struct log_rec_range);
+        for (uint32_t i = 0; i < h.nranges && rc == 0; i++) {
+            struct log_rec_range r;
+            memcpy(&r, rp + i * sizeof r, sizeof r);
+            rc = merge_add(&m, r.seg_id, r.offset, r.len, dp);
+            dp += r.len;
+        }
+    }
+    if (rc == 0)
+        rc = merge_sort(&m);
+    unsigned char *stage = rc == 0 ? malloc(STAGE_BYTES) : NULL;
+    if (rc == 0 && !stage)
+        rc = -ENOMEM;
+    struct seg *s = NULL;
+    uint64_t sid = 0, run_off = 0;
+    size_t run_len = 0;
+    for (size_t i = 0; i < m.np && rc == 0; i++) {
+        struct merge_piece *p = &m.p[i];
+        if (!s || p->seg != sid) {
+            if (run_len && (rc = write_run(s, stage, run_len, run_off)) < 0)
+                break;
+            run_len = 0;
+            sid = p->seg;
+            s = seg_by_id(sid);
+            /* A segment whose file is gone has no reader left: skip it
+             * rather than bring a deleted file back. */
+            int orc = s ? seg_open(s, false) : -ENOENT;
+            if (orc == -ENOENT) {
+                s = NULL;
+            } else if (orc < 0) {
+                rc = orc;
+                break;
+            } else if ((rc = touched_add(t, s)) < 0) {
+                break;
+            }
+        }
+        if (!s) {
+            (*skipped)++;
+            continue;
+        }
+        if (run_len && (run_off + run_len != p->off || run_len + p->len > STAGE_BYTES)) {
+            if ((rc = write_run(s, stage, run_len, run_off)) < 0)
+                break;
+            run_len = 0;
+        }
+        if (p->len > STAGE_BYTES) {
+            rc = write_run(s, p->data, (size_t)p->len, p->off);
+            continue;
+        }
+        if (!run_len)
+            run_off = p->off;
+        memcpy(stage + run_len, p->data, (size_t)p->len);
+        run_len += (size_t)p->len;
+    }
+    if (rc == 0 && run_len && s)
+        rc = write_run(s, stage, run_len, run_off);
+    free(stage);
+    merge_free(&m);
+    w->len = 0;
+    w->n = 0;
+    return rc;
 }
 
 int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
 {
     struct touched t = {0};
+    struct window w = {0};
     const unsigned char *rec;
     size_t len;
     int rc;
     *n_applied = 0;
     *n_skipped = 0;
     while ((rc = log_scan_next(s, &rec, &len)) == 1) {
-        rc = apply_record(rec, &t, n_skipped);
-        if (rc < 0)
+        if (w.len + len > WINDOW_BYTES && w.n && (rc = window_apply(&w, &t, n_skipped)) < 0)
+            break;
+        if ((rc = window_add(&w, rec, len)) < 0)
             break;
         (*n_applied)++;
     }
+    if (rc == 0 && w.n)
+        rc = window_apply(&w, &t, n_skipped);
     /* Durability point: after these syncs the applied records are in the
      * segments, and only then may the caller free their log space. */
     for (size_t i = 0; rc == 0 && i < t.n; i++)
         rc = t.v[i]->io->sync(t.v[i]->file);
+    free(w.buf);
+    free(w.recs);
     free(t.v);
     return rc;
 }

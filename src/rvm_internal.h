@@ -109,6 +109,7 @@ int log_truncate(struct rvm_log *log, bool automatic);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
 void log_stats(struct rvm_log *log, rvm_stats_t *st);
 uint64_t log_data_size(struct rvm_log *log);
+struct log_img *img_alloc(size_t len, size_t nsegs);
 void img_free(struct log_img *img);
 
 /* log_scan.c: walk records from a position; see log_scan.h */

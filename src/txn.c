@@ -22,6 +22,14 @@ struct trange {
     unsigned char *old;     /* saved bytes (restore mode), else NULL */
 };
 
+/* Old values live in an arena: one allocation serves many set_ranges. */
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    unsigned char data[];
+};
+#define CHUNK_SIZE (64u * 1024u - sizeof(struct chunk))
+
 struct rvm_txn {
     uint64_t id;
     rvm_mode_t mode;
@@ -31,7 +39,56 @@ struct rvm_txn {
     size_t nregs, regcap;
     struct rvm_txn *prev, *next;
     rvm_tid_t *tid;
+    struct region *last_reg;    /* held already: no lookup, no lock */
+    struct chunk *arena;
 };
+
+/* One finished transaction per thread is kept for the next begin, with
+ * its arrays and first arena chunk. */
+static __thread struct rvm_txn *spare;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_free(void *p)
+{
+    struct rvm_txn *t = p;
+    free(t->r);
+    free(t->regs);
+    free(t->arena);
+    free(t);
+}
+
+static void spare_key_init(void)
+{
+    pthread_key_create(&spare_key, spare_free);
+}
+
+/* The key only frees a thread's spare when the thread exits. */
+static void spare_set(struct rvm_txn *t)
+{
+    pthread_once(&spare_once, spare_key_init);
+    spare = t;
+    pthread_setspecific(spare_key, t);
+}
+
+static void *arena_alloc(struct rvm_txn *t, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct chunk *c = t->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        c->next = t->arena;
+        t->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
 
 static rvm_return_t tid_check(rvm_tid_t *tid, struct rvm_txn **out)
 {
@@ -60,8 +117,10 @@ rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         return RVM_ETID;
     if (mode != restore && mode != no_restore)
         return RVM_EMODE;
-    struct rvm_txn *t = calloc(1, sizeof *t);
-    if (!t)
+    struct rvm_txn *t = spare;
+    if (t)
+        spare_set(NULL);
+    if (!t && !(t = calloc(1, sizeof *t)))
         return RVM_ENO_MEMORY;
     t->mode = mode;
     t->tid = tid;
@@ -133,7 +192,7 @@ static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size
     }
     unsigned char *old = NULL;
     if (t->mode == restore) {
-        old = malloc((size_t)(end - start));
+        old = arena_alloc(t, (size_t)(end - start));
         if (!old)
             return -ENOMEM;
         memcpy(old, start, (size_t)(end - start));
@@ -145,18 +204,14 @@ static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size
         if (t->n == t->cap) {
             size_t nc = t->cap ? t->cap * 2 : 8;
             struct trange *nv = realloc(t->r, nc * sizeof *nv);
-            if (!nv) {
-                free(old);
+            if (!nv)
                 return -ENOMEM;
-            }
             t->r = nv;
             t->cap = nc;
         }
         memmove(&t->r[i + 1], &t->r[i], (t->n - i) * sizeof *t->r);
         t->n++;
     } else {
-        for (size_t k = i; k < j; k++)
-            free(t->r[k].old);
         memmove(&t->r[i + 1], &t->r[j], (t->n - j) * sizeof *t->r);
         t->n -= j - i - 1;
     }
@@ -174,12 +229,20 @@ rvm_return_t rvm_set_range(rvm_tid_t *tid, void *dest, rvm_length_t length)
         return RVM_SUCCESS;
     if (!dest || (uintptr_t)dest + length < (uintptr_t)dest)
         return RVM_ENOT_MAPPED;
-    pthread_rwlock_rdlock(&rvm.regions_lock);
-    struct region *reg = region_find(dest, length);
-    int rc = reg ? txn_hold_region(t, reg) : 0;
-    pthread_rwlock_unlock(&rvm.regions_lock);
-    if (!reg)
-        return RVM_ENOT_MAPPED;
+    struct region *reg = t->last_reg;
+    uintptr_t a = (uintptr_t)dest;
+    int rc = 0;
+    /* A region this transaction holds cannot be unmapped under it. */
+    if (!reg || a - (uintptr_t)reg->vmaddr >= reg->length ||
+        length > reg->length - (a - (uintptr_t)reg->vmaddr)) {
+        pthread_rwlock_rdlock(&rvm.regions_lock);
+        reg = region_find(dest, length);
+        rc = reg ? txn_hold_region(t, reg) : 0;
+        pthread_rwlock_unlock(&rvm.regions_lock);
+        if (!reg)
+            return RVM_ENOT_MAPPED;
+        t->last_reg = reg;
+    }
     if (rc == 0)
         rc = txn_add_range(t, reg, dest, length);
     if (rc < 0)
@@ -205,8 +268,6 @@ rvm_return_t rvm_modify_bytes(rvm_tid_t *tid, void *dest, const void *src, rvm_l
 
 static void txn_end(rvm_tid_t *tid, struct rvm_txn *t)
 {
-    for (size_t k = 0; k < t->n; k++)
-        free(t->r[k].old);
     for (size_t k = 0; k < t->nregs; k++)
         __atomic_fetch_sub(&t->regs[k]->n_txn, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_lock(&rvm.txn_mu);
@@ -218,10 +279,31 @@ static void txn_end(rvm_tid_t *tid, struct rvm_txn *t)
         t->next->prev = t->prev;
     rvm.n_active--;
     pthread_mutex_unlock(&rvm.txn_mu);
-    free(t->r);
-    free(t->regs);
-    free(t);
     tid->tid = NULL;
+    /* Keep the first chunk only: a huge transaction must not pin memory. */
+    struct chunk *c = t->arena;
+    while (c && c->next) {
+        struct chunk *n = c->next;
+        c->next = n->next;
+        free(n);
+    }
+    if (c && c->cap > CHUNK_SIZE) {
+        free(c);
+        c = NULL;
+    }
+    if (c)
+        c->used = 0;
+    struct rvm_txn keep = {.r = t->r, .cap = t->cap, .regs = t->regs, .regcap = t->regcap,
+                           .arena = c};
+    if (!spare && t->cap <= 1024) {
+        *t = keep;
+        spare_set(t);
+    } else {
+        free(t->r);
+        free(t->regs);
+        free(c);
+        free(t);
+    }
 }
 
 rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
@@ -251,15 +333,13 @@ static struct log_img *txn_image(struct rvm_txn *t, int *err)
         *err = -E2BIG;
         return NULL;
     }
-    struct log_img *img = calloc(1, sizeof *img);
-    unsigned char *buf = img ? malloc(len) : NULL;
-    struct seg **segs = buf ? malloc(t->nregs * sizeof *segs + 1) : NULL;
-    if (!segs) {
-        free(buf);
-        free(img);
+    struct log_img *img = img_alloc(len, t->nregs);
+    if (!img) {
         *err = -ENOMEM;
         return NULL;
     }
+    unsigned char *buf = img->buf;
+    struct seg **segs = img->segs;
     struct log_rec_hdr h = {.type = LOG_REC_TRANS, .tid = t->id,
                             .nranges = (uint32_t)t->n, .ntrans = 1, .len = len};
     memcpy(buf, &h, sizeof h);
@@ -284,9 +364,7 @@ static struct log_img *txn_image(struct rvm_txn *t, int *err)
         if (!dup)
             segs[nsegs++] = s;
     }
-    img->buf = buf;
     img->len = len;
-    img->segs = segs;
     img->nsegs = nsegs;
     img->data_len = data;
     img->ntrans = 1;
