@@ -1,5 +1,7 @@
 /* mount_util.c - see mount_util.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "mount_util.h"
 
 #include <errno.h>
@@ -56,7 +58,7 @@ static bool mounted(const char *mnt)
 
 int rmount_start(struct rmount *m)
 {
-    char log[PATH_MAX + 16];
+    char log[PATH_MAX];
     snprintf(log, sizeof(log), "%s/daemon.log", m->dir);
     pid_t pid = fork();
     if (pid < 0)
@@ -167,7 +169,7 @@ const char *rmount_path(const struct rmount *m, const char *name, char *buf)
 
 void rmount_dump_log(const struct rmount *m)
 {
-    char log[PATH_MAX + 16], line[512];
+    char log[PATH_MAX], line[512];
     snprintf(log, sizeof(log), "%s/daemon.log", m->dir);
     FILE *f = fopen(log, "r");
     if (!f)

@@ -13,9 +13,9 @@
 #include <sys/types.h>
 
 struct rmount {
-    char dir[PATH_MAX];   /* the temporary directory */
-    char store[PATH_MAX]; /* DIR/store */
-    char mnt[PATH_MAX];   /* DIR/mnt */
+    char dir[PATH_MAX - 256]; /* the temporary directory */
+    char store[PATH_MAX - 128]; /* DIR/store */
+    char mnt[PATH_MAX - 128]; /* DIR/mnt */
     char opts[256];       /* -o options of every mount */
     pid_t pid;            /* the daemon, or 0 */
 };
