@@ -103,6 +103,9 @@ struct tpca_peer {
 extern const struct tpca_peer tpca_peer_rvm, tpca_peer_rvm_noopt, tpca_peer_sqlite,
     tpca_peer_lmdb, tpca_peer_pmem, tpca_peer_raw;
 
+/* pmem_is_pmem() of the last libpmemobj pool (-1: none opened). */
+extern int tpca_pmem_is_pmem;
+
 /* ---- helpers shared by the peers (tpca_common.c) ---- */
 
 /* Record images.  A balance record is: int64 balance, uint64 seq of the

@@ -171,7 +171,7 @@ static int rvm_finish(void *ctx, const struct tpca_cell *c, int64_t expected, st
             snprintf(res->note, sizeof res->note, "after restart: %s", err);
             rc = -1;
         } else {
-            char note[sizeof res->note];
+            char note[150];
             rc = tpca_check_image(c->cfg, x->base, expected, note, sizeof note);
             if (rc < 0)
                 snprintf(res->note, sizeof res->note, "recovered image: %s", note);
