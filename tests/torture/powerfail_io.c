@@ -102,7 +102,7 @@ static void apply_torn(struct pending *w)
 }
 
 /* The power fails.  Called with mu held; never returns. */
-static void crash_locked(void)
+static void __attribute__((noreturn)) crash_locked(void)
 {
     for (size_t i = npend; i-- > 0;)
         raw_write(pend[i].f, pend[i].old, pend[i].len, pend[i].off);
