@@ -67,6 +67,12 @@ static int wbuf_write(struct rvm_log *L)
 
 static int wbuf_put(struct rvm_log *L, const void *p, size_t len)
 {
+    /* A record that starts a lap is not contiguous with the buffer. */
+    if (L->wlen && L->tail % L->D == 0) {
+        int rc = wbuf_write(L);
+        if (rc < 0)
+            return rc;
+    }
     if (L->wlen == 0)
         L->wstart = L->tail;
     if (L->wlen + len > L->wcap) {

@@ -8,6 +8,7 @@
  * own; the region table's lock is held only for the lookup.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -397,7 +398,9 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         if (mode == flush) {
             img_free(img);
             if (rc < 0) {
-                rvm_set_errmsg("commit failed: %s", strerror(-rc));
+                char prev[256];
+                snprintf(prev, sizeof prev, "%s", rvm_errmsg());
+                rvm_set_errmsg("commit failed: %s%s%s", strerror(-rc), *prev ? ": " : "", prev);
                 return rc == -ENOMEM ? RVM_ENO_MEMORY : RVM_EIO;
             }
         }
