@@ -54,7 +54,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct frec *recs;
 static struct pending *pend;
 static size_t npend, cappend;
-static struct rule rules[2];
+static struct rule rules[3];
 static struct crash_rule crash_rule;
 static bool crashed;
 static uint64_t rng = 88172645463325252ull;
@@ -244,7 +244,12 @@ static ssize_t f_pread(rvm_io_file *f, void *buf, size_t len, uint64_t off)
 {
     struct fault_file *ff = (struct fault_file *)f;
     pthread_mutex_lock(&mu);
-    ssize_t rc = crashed ? -EIO : posix()->pread(ff->inner, buf, len, off);
+    ssize_t rc = -EIO;
+    if (!crashed) {
+        rc = rule_check(FAULT_PREAD, ff->rec);
+        if (rc == 0)
+            rc = posix()->pread(ff->inner, buf, len, off);
+    }
     pthread_mutex_unlock(&mu);
     return rc;
 }

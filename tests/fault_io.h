@@ -13,7 +13,7 @@
  * with -EIO, so that nothing RVM does later reaches the files; the test
  * then ends the process (_exit) or fault_io_reset()s and re-initializes.
  *
- * Besides crashes: fail the Nth pwrite or sync (optionally only on files
+ * Besides crashes: fail the Nth pwrite, sync or pread (optionally only on files
  * whose path contains a string) with any errno, once or repeatedly; or
  * crash at the Nth sync, before it takes effect.
  *
@@ -39,7 +39,7 @@ enum fault_keep {
 #define FAULT_NO_TEAR (-1L)      /* keep the last kept write whole */
 #define FAULT_TEAR_RANDOM (-2L)  /* tear it at a random byte in [0, len) */
 
-enum fault_op { FAULT_PWRITE, FAULT_SYNC };
+enum fault_op { FAULT_PWRITE, FAULT_SYNC, FAULT_PREAD };
 
 /* The methods (for rvm_io_set); fault_io_install() does it for you. */
 const rvm_io_methods *fault_io_methods(void);
@@ -53,7 +53,7 @@ void fault_io_uninstall(void);
 /* Forget pending writes and armed faults, leave the crashed state. */
 void fault_io_reset(void);
 
-/* Fail the nth (1 = next) op from now on files whose path contains
+/* Fail the nth (1 = next) op (pwrite, sync or pread) from now on files whose path contains
  * `match` (NULL: any file) with -err; then `times` more times in a row
  * (0: only once; -1: forever).  A failed pwrite writes nothing. */
 void fault_io_fail(enum fault_op op, const char *match, unsigned nth, int err,
@@ -71,7 +71,8 @@ void fault_io_crash(enum fault_keep keep, long tear);
 bool fault_io_crashed(void);
 /* Pending (unsynced) writes now. */
 size_t fault_io_pending(void);
-/* Ops so far (since install/reset) on files whose path contains match. */
+/* pwrites or syncs so far (since install/reset) on files whose path
+ * contains match (NULL: all files). */
 unsigned long fault_io_count(enum fault_op op, const char *match);
 /* Bytes kept / writes torn by the last crash (for test messages). */
 size_t fault_io_last_crash_kept(void);

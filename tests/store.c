@@ -83,6 +83,7 @@ rvm_return_t store_open(struct store *s, size_t log_len, long truncate,
     rvm_init_options(&o);
     o.log_dev = s->log;
     o.truncate = truncate;
+    o.flags = flags & RVM_ALL_OPTIMIZATIONS;
     if (access(s->log, F_OK) != 0) {
         rvm_offset_t len = RVM_MK_OFFSET(0, log_len);
         rvm_return_t rc = rvm_create_log(&o, &len, 0600);
@@ -97,6 +98,7 @@ rvm_return_t store_open(struct store *s, size_t log_len, long truncate,
         return rc;
     }
     *why = "rvm_map";
+    flags &= RVM_MAP_PRIVATE;
     if ((rc = map_one(&s->a0, s->sega, 0, PS, flags)) != RVM_SUCCESS)
         return rc;
     if ((rc = map_one(&s->a1, s->sega, 2 * PS, PS, flags)) != RVM_SUCCESS)

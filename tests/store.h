@@ -25,7 +25,8 @@ struct store {
 /* Fill in the paths: <dir>/rvm.log, <dir>/seg-A.dat, <dir>/seg-B.dat. */
 void store_paths(struct store *s, const char *dir);
 /* Create the log if missing (log_len data bytes), RVM_INIT, map the
- * regions.  On failure *why names the failing step. */
+ * regions.  flags: the RVM_COALESCE_* bits go to rvm_initialize,
+ * RVM_MAP_PRIVATE to rvm_map.  On failure *why names the failing step. */
 rvm_return_t store_open(struct store *s, size_t log_len, long truncate,
                         rvm_length_t flags, const char **why);
 /* Unmap and rvm_terminate. */

@@ -28,7 +28,7 @@
 
 #include "store.h"
 
-#define LOG_LEN KIB(256)
+#define LOG_LEN KIB(64) /* the smallest: truncations often */
 #define TRUNC 30
 
 enum msg_type { MSG_RECOVERED = 1, MSG_DURABLE, MSG_COMMITTED, MSG_ERROR };
@@ -193,7 +193,10 @@ static void test_kill_during_commits_keeps_durable_whole_prefix(void **state)
         int pfd[2];
         assert_int_equal(pipe(pfd), 0);
         uint64_t child_seed = rnd();
-        rvm_length_t flags = iter % 3 == 2 ? RVM_MAP_PRIVATE : 0;
+        static const rvm_length_t flag_sets[] = {
+            0, RVM_ALL_OPTIMIZATIONS, RVM_MAP_PRIVATE,
+            RVM_MAP_PRIVATE | RVM_ALL_OPTIMIZATIONS, RVM_COALESCE_TRANS};
+        rvm_length_t flags = flag_sets[iter % 5];
         fflush(NULL);
         pid_t pid = fork();
         assert_true(pid >= 0);

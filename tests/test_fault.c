@@ -434,6 +434,102 @@ static void test_segment_write_error_in_truncate_keeps_log(void **state)
     assert_int_equal(k, 4);
 }
 
+
+/* Crash during the very first commit of a fresh store: the dictionary
+ * entries of the segments and the record race the power loss. */
+static void child_crash_in_first_commit(struct store *s, unsigned arg)
+{
+    child_open(s, arg, 0);
+    static const enum fault_keep keeps[] = {FAULT_KEEP_NONE, FAULT_KEEP_RANDOM,
+                                            FAULT_KEEP_PREFIX, FAULT_KEEP_ALL};
+    fault_io_crash_at_sync(NULL, 1 + arg / 4, keeps[arg % 4], FAULT_TEAR_RANDOM);
+    rvm_return_t rc = store_txn(s, 1, 1, restore, flush, false);
+    CHILD_CHECK(rc == RVM_EIO || (rc == RVM_SUCCESS && !fault_io_crashed()),
+                "first commit at the crash: %s", rvm_return(rc));
+    fault_io_crash(FAULT_KEEP_NONE, FAULT_NO_TEAR);
+}
+
+static void test_crash_in_first_commit_of_fresh_store(void **state)
+{
+    struct tctx *c = *state;
+    for (unsigned arg = 0; arg < 12; arg++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "first%u", arg);
+        struct store s;
+        store_paths(&s, t_path(c, sub));
+        assert_int_equal(mkdir(s.dir, 0700), 0);
+        run_in_child(child_crash_in_first_commit, &s, arg);
+        uint64_t k, life;
+        recover_and_check(&s, &k, &life);
+        if (k > 1)
+            fail_msg("arg %u: recovered k=%llu, expected 0 or 1", arg,
+                     (unsigned long long)k);
+    }
+}
+
+static void test_segment_read_error_fails_map_with_eio(void **state)
+{
+    struct tctx *c = *state;
+    unsigned char page[4096];
+    t_fill(page, sizeof page, 31);
+    const char *seg = t_path(c, "seg-R");
+    t_write_file(seg, 0, page, sizeof page);
+    t_create_log(c, LOG_LEN);
+    fault_io_install(4);
+    rvm_options_t o;
+    t_options(c, &o, 0);
+    assert_rvm_ok(RVM_INIT(&o));
+    fault_io_fail(FAULT_PREAD, "seg-R", 1, EIO, -1);
+    rvm_region_t *r;
+    assert_rvm(t_try_map(c, "seg-R", 0, PS, NULL, 0, &r), RVM_EIO);
+    fault_io_reset();
+    r = t_map(c, "seg-R", 0, PS, 0);
+    assert_memory_equal(r->vmaddr, page, sizeof page < PS ? sizeof page : PS);
+}
+
+static void test_log_read_error_fails_initialize_with_eio(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    run_in_child(child_ten_commits_then_die, &s, 1);
+    fault_io_install(5);
+    fault_io_fail(FAULT_PREAD, "rvm.log", 1, EIO, -1);
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.log_dev = s.log;
+    assert_rvm(RVM_INIT(&o), RVM_EIO);
+    fault_io_reset();
+    /* recovery failing half way in the segments: the log keeps it all */
+    fault_io_fail(FAULT_PWRITE, "seg-B", 1, EIO, -1);
+    rvm_return_t rc = RVM_INIT(&o);
+    if (rc == RVM_SUCCESS) {
+        rvm_terminate();
+        fail_msg("rvm_initialize succeeded although it could not write a segment");
+    }
+    assert_int_equal(rc, RVM_EIO);
+    fault_io_uninstall();
+    uint64_t k, life;
+    recover_and_check(&s, &k, &life);
+    assert_int_equal(k, 10);
+}
+
+static void test_write_error_while_creating_log_removes_it(void **state)
+{
+    struct tctx *c = *state;
+    fault_io_install(6);
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.log_dev = (char *)t_path(c, "new.log");
+    fault_io_fail(FAULT_PWRITE, "new.log", 2, ENOSPC, -1);
+    rvm_offset_t len = RVM_MK_OFFSET(0, MIB(1));
+    assert_rvm(rvm_create_log(&o, &len, 0600), RVM_EIO);
+    assert_false(t_file_exists(o.log_dev));
+    fault_io_reset();
+    assert_rvm_ok(rvm_create_log(&o, &len, 0600));
+    assert_true(t_file_exists(o.log_dev));
+}
+
 static int f_teardown(void **state)
 {
     int rc = t_teardown(state);
@@ -455,6 +551,10 @@ int main(void)
         T(test_eio_on_log_sync_fails_commit_and_abort_sticks),
         T(test_failed_flush_keeps_no_flush_commits_queued),
         T(test_segment_write_error_in_truncate_keeps_log),
+        T(test_crash_in_first_commit_of_fresh_store),
+        T(test_segment_read_error_fails_map_with_eio),
+        T(test_log_read_error_fails_initialize_with_eio),
+        T(test_write_error_while_creating_log_removes_it),
     };
     return cmocka_run_group_tests_name("librvm faults", tests, NULL, NULL);
 }

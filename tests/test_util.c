@@ -67,7 +67,10 @@ int t_teardown(void **state)
         }
     }
     rvm_terminate();
-    t_rmtree(c->dir);
+    if (getenv("RVM_TEST_KEEP"))
+        fprintf(stderr, "kept %s\n", c->dir);
+    else
+        t_rmtree(c->dir);
     for (int i = 0; i < c->npaths; i++)
         free(c->paths[i]);
     free(c);
