@@ -391,6 +391,16 @@ int log_flush(struct rvm_log *L)
     return rc;
 }
 
+void log_lock(struct rvm_log *L)
+{
+    pthread_mutex_lock(&L->mu);
+}
+
+void log_unlock(struct rvm_log *L)
+{
+    pthread_mutex_unlock(&L->mu);
+}
+
 bool log_seg_pending(struct rvm_log *L, struct seg *s)
 {
     pthread_mutex_lock(&L->mu);

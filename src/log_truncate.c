@@ -71,10 +71,13 @@ int log_truncate(struct rvm_log *L, bool automatic)
         pthread_mutex_unlock(&L->mu);
         rc = status_write(L, end, end_seq, st.epoch, drop, ndrop);
         if (rc == 0) {
+            pthread_mutex_lock(&L->mu);
             pthread_mutex_lock(&rvm.seg_mu);
             for (size_t i = 0; i < ndrop; i++)
                 drop[i]->in_dict = false;
+            seg_gc_locked();
             pthread_mutex_unlock(&rvm.seg_mu);
+            pthread_mutex_unlock(&L->mu);
         }
         free(drop);
         pthread_mutex_unlock(&L->status_mu);

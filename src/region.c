@@ -95,6 +95,8 @@ static rvm_return_t errno_to_rvm(int e)
     }
 }
 
+static rvm_return_t map_pinned(rvm_region_t *region, struct seg *s, const char *path, bool priv);
+
 rvm_return_t rvm_map(rvm_region_t *region, rvm_options_t *opts)
 {
     rvm_return_t ret = rvm_check_init();
@@ -126,6 +128,16 @@ rvm_return_t rvm_map(rvm_region_t *region, rvm_options_t *opts)
         rvm_set_errmsg("cannot open segment %s: %s", path, strerror(-rc));
         return errno_to_rvm(rc);
     }
+    ret = map_pinned(region, s, path, priv);
+    seg_unpin(s);
+    return ret;
+}
+
+static rvm_return_t map_pinned(rvm_region_t *region, struct seg *s, const char *path, bool priv)
+{
+    size_t ps = rvm_page_size();
+    rvm_return_t ret = RVM_SUCCESS;
+    int rc;
     /* The memory must show the latest committed state: records of this
      * segment still in the log go to the segment first. */
     if (rvm.log && log_seg_pending(rvm.log, s)) {
@@ -242,9 +254,14 @@ rvm_return_t rvm_unmap(rvm_region_t *region)
     memmove(&rvm.regions[i], &rvm.regions[i + 1],
             (rvm.nregions - (size_t)i - 1) * sizeof *rvm.regions);
     rvm.nregions--;
+    if (rvm.log)
+        log_lock(rvm.log);
     pthread_mutex_lock(&rvm.seg_mu);
     r->seg->nmapped--;
+    seg_gc_locked();
     pthread_mutex_unlock(&rvm.seg_mu);
+    if (rvm.log)
+        log_unlock(rvm.log);
     pthread_rwlock_unlock(&rvm.regions_lock);
     if (r->rvm_alloc)
         munmap(r->vmaddr, r->length);

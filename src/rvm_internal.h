@@ -23,7 +23,8 @@ struct seg {
     char *path;                 /* canonical */
     const rvm_io_methods *io;   /* methods it was opened with */
     rvm_io_file *file;          /* NULL until first needed */
-    int nmapped;                /* regions mapped (regions_lock) */
+    int nmapped;                /* regions mapped (seg_mu) */
+    int refs;                   /* rvm_map calls in progress (seg_mu) */
     uint64_t last_seq;          /* newest log record naming it (log.mu) */
     uint64_t queued;            /* queued images naming it (log.mu) */
     bool in_dict;               /* in the durable dictionary (status_mu) */
@@ -89,7 +90,9 @@ void rvm_set_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 rvm_return_t rvm_check_init(void);
 
 /* seg.c */
-struct seg *seg_get(const char *canon_path, int *err);   /* seg_mu inside */
+struct seg *seg_get(const char *canon_path, int *err);   /* pins: seg_unpin */
+void seg_unpin(struct seg *s);
+void seg_gc_locked(void);                                 /* seg_mu held */
 struct seg *seg_by_id(uint64_t id);
 struct seg *seg_add_known(uint64_t id, const char *path); /* recovery */
 int seg_open(struct seg *s, bool create);                 /* -errno */
@@ -107,6 +110,8 @@ int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
 int log_flush(struct rvm_log *log);
 int log_truncate(struct rvm_log *log, bool automatic);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
+void log_lock(struct rvm_log *log);    /* guards seg->queued, last_seq */
+void log_unlock(struct rvm_log *log);
 void log_stats(struct rvm_log *log, rvm_stats_t *st);
 uint64_t log_data_size(struct rvm_log *log);
 struct log_img *img_alloc(size_t len, size_t nsegs);

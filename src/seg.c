@@ -40,6 +40,8 @@ struct seg *seg_get(const char *path, int *err)
             break;
     if (!s)
         s = seg_new(next_id, path);
+    if (s)
+        s->refs++;
     pthread_mutex_unlock(&rvm.seg_mu);
     if (!s) {
         *err = -ENOMEM;
@@ -47,10 +49,41 @@ struct seg *seg_get(const char *path, int *err)
     }
     int rc = seg_open(s, true);
     if (rc < 0) {
+        seg_unpin(s);
         *err = rc;
         return NULL;
     }
     return s;
+}
+
+void seg_unpin(struct seg *s)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    s->refs--;
+    pthread_mutex_unlock(&rvm.seg_mu);
+}
+
+/*
+ * Forget segments nothing refers to any more: not mapped, not being
+ * mapped, not in the dictionary (so no live record names them), nothing
+ * queued.  Their files are closed, so a daemon that touches many files
+ * over its life holds descriptors only for the ones in use.
+ */
+void seg_gc_locked(void)
+{
+    struct seg **pp = &rvm.segs;
+    while (*pp) {
+        struct seg *s = *pp;
+        if (s->nmapped || s->refs || s->in_dict || s->queued) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        if (s->file)
+            s->io->close(s->file);
+        free(s->path);
+        free(s);
+    }
 }
 
 struct seg *seg_add_known(uint64_t id, const char *path)
