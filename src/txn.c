@@ -175,8 +175,9 @@ static size_t range_lower(struct rvm_txn *t, const char *addr)
 static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len)
 {
     size_t i = range_lower(t, addr);
-    /* A range of another region can only touch ours, never overlap it. */
-    if (i < t->n && t->r[i].reg != reg)
+    /* A range of another region can only touch ours, never overlap it:
+     * step over one that ends where ours begins. */
+    if (i < t->n && t->r[i].reg != reg && t->r[i].addr + t->r[i].len <= addr)
         i++;
     if (i < t->n && t->r[i].reg == reg && t->r[i].addr <= addr &&
         addr + len <= t->r[i].addr + t->r[i].len)
