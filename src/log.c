@@ -401,6 +401,11 @@ void log_unlock(struct rvm_log *L)
     pthread_mutex_unlock(&L->mu);
 }
 
+uint64_t log_head_seq(struct rvm_log *L)
+{
+    return L->head_seq;
+}
+
 bool log_seg_pending(struct rvm_log *L, struct seg *s)
 {
     pthread_mutex_lock(&L->mu);

@@ -95,6 +95,8 @@ int log_truncate(struct rvm_log *L, bool automatic)
     L->truncating = false;
     pthread_cond_broadcast(&L->cond);
     pthread_mutex_unlock(&L->mu);
+    if (rc == 0 && n_applied)
+        region_release_clean(L);
     return rc;
 }
 

@@ -279,3 +279,32 @@ void region_free_all(void)
     rvm.nregions = rvm.regions_cap = 0;
     pthread_rwlock_unlock(&rvm.regions_lock);
 }
+
+/*
+ * After a truncation: private mappings whose every change is now in the
+ * segment file drop their private copies (MADV_DONTNEED), so the next
+ * touch reads the file's committed bytes and memory stays bounded by
+ * what is in flight.  A region qualifies when no transaction holds it,
+ * nothing of its segment is queued, and no live log record names it.
+ * Bytes changed without set_range would be lost here, as they would be
+ * by a crash.
+ */
+void region_release_clean(struct rvm_log *log)
+{
+    pthread_rwlock_wrlock(&rvm.regions_lock);
+    log_lock(log);
+    uint64_t head_seq = log_head_seq(log);
+    for (size_t i = 0; i < rvm.nregions; i++) {
+        struct region *r = rvm.regions[i];
+        if (!r->private_map || !__atomic_load_n(&r->dirty, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&r->n_txn, __ATOMIC_ACQUIRE))
+            continue;
+        struct seg *s = r->seg;
+        if (s->queued || (s->last_seq && s->last_seq >= head_seq))
+            continue;
+        if (madvise(r->vmaddr, r->length, MADV_DONTNEED) == 0)
+            r->dirty = false;
+    }
+    log_unlock(log);
+    pthread_rwlock_unlock(&rvm.regions_lock);
+}

@@ -38,6 +38,7 @@ struct region {
     struct seg *seg;
     bool rvm_alloc;             /* memory is ours to munmap */
     bool private_map;           /* MAP_PRIVATE file mapping */
+    bool dirty;                 /* private copies may differ from the file */
     uint64_t n_txn;             /* active transactions with ranges here (atomic) */
 };
 
@@ -101,6 +102,7 @@ void seg_free_all(void);
 /* region.c */
 struct region *region_find(const void *addr, size_t len); /* regions_lock held */
 void region_free_all(void);
+void region_release_clean(struct rvm_log *log);
 
 /* log.c */
 int log_create(const char *path, uint64_t data_size, long mode);
@@ -111,6 +113,7 @@ int log_flush(struct rvm_log *log);
 int log_truncate(struct rvm_log *log, bool automatic);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
 void log_lock(struct rvm_log *log);    /* guards seg->queued, last_seq */
+uint64_t log_head_seq(struct rvm_log *log); /* log_lock held */
 void log_unlock(struct rvm_log *log);
 void log_stats(struct rvm_log *log, rvm_stats_t *st);
 uint64_t log_data_size(struct rvm_log *log);

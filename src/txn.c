@@ -154,6 +154,7 @@ static int txn_hold_region(struct rvm_txn *t, struct region *r)
         t->regcap = nc;
     }
     t->regs[t->nregs++] = r;
+    __atomic_store_n(&r->dirty, true, __ATOMIC_RELAXED);
     __atomic_fetch_add(&r->n_txn, 1, __ATOMIC_ACQ_REL);
     return 0;
 }
