@@ -72,6 +72,8 @@ static int txn_command(struct node *n, const char *value, size_t size)
     if (!strcmp(cmd, "abort"))
         return txn_abort(n);
     if (!strncmp(cmd, "join ", 5)) {
+        if (cmd[5] < '0' || cmd[5] > '9')
+            return -EINVAL;
         errno = 0;
         id = strtoull(cmd + 5, &end, 10);
         if (errno || end == cmd + 5 || *end || id == 0)
