@@ -28,7 +28,7 @@ struct sq_ctx {
 
 struct sq_thread {
     sqlite3 *db;
-    sqlite3_stmt *upd[3], *hist, *begin, *commit, *sync_full, *sync_normal;
+    sqlite3_stmt *upd[3], *hist, *begin, *commit;
     unsigned char filler[TPCA_REC];
 };
 
@@ -145,9 +145,7 @@ static int sq_thread_init(void *ctx, struct tpca_thread *th)
     if (sqlite3_prepare_v2(s->db, "UPDATE history SET acct=?1, teller=?2, branch=?3, delta=?4,"
                            " seq=?5, thread=?6, filler=?7 WHERE id=?8", -1, &s->hist, NULL) ||
         sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin, NULL) ||
-        sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) ||
-        sqlite3_prepare_v2(s->db, "PRAGMA synchronous=FULL", -1, &s->sync_full, NULL) ||
-        sqlite3_prepare_v2(s->db, "PRAGMA synchronous=NORMAL", -1, &s->sync_normal, NULL))
+        sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL))
         return sq_fail(e, n, s->db, "prepare");
     return 0;
 }
@@ -163,8 +161,10 @@ static int sq_txn(void *ctx, struct tpca_thread *th, const struct tpca_op *op, b
 {
     struct sq_thread *s = th->p;
     bool nf = !((struct sq_ctx *)ctx)->full;
-    if (nf && durable && sq_step(s->sync_full) < 0)
-        return sq_fail(th->errmsg, sizeof th->errmsg, s->db, "synchronous=FULL");
+    /* Not a prepared statement: PRAGMA synchronous takes effect when it
+     * is compiled, not when it is stepped. */
+    if (nf && durable && sq_exec(s->db, "PRAGMA synchronous=FULL", th->errmsg, sizeof th->errmsg) < 0)
+        return -1;
     if (sq_step(s->begin) < 0)
         return sq_fail(th->errmsg, sizeof th->errmsg, s->db, "BEGIN");
     memset(s->filler, (int)(op->seq & 0xff), sizeof s->filler);
@@ -187,8 +187,8 @@ static int sq_txn(void *ctx, struct tpca_thread *th, const struct tpca_op *op, b
     sqlite3_bind_int64(h, 8, op->idx[TAB_HISTORY]);
     if (sq_step(h) < 0 || sq_step(s->commit) < 0)
         goto fail;
-    if (nf && durable && sq_step(s->sync_normal) < 0)
-        return sq_fail(th->errmsg, sizeof th->errmsg, s->db, "synchronous=NORMAL");
+    if (nf && durable && sq_exec(s->db, "PRAGMA synchronous=NORMAL", th->errmsg, sizeof th->errmsg) < 0)
+        return -1;
     return 0;
 fail:
     sq_fail(th->errmsg, sizeof th->errmsg, s->db, "update");
@@ -215,8 +215,6 @@ static void sq_thread_fini(void *ctx, struct tpca_thread *th)
     sqlite3_finalize(s->hist);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
-    sqlite3_finalize(s->sync_full);
-    sqlite3_finalize(s->sync_normal);
     sqlite3_close(s->db);
     free(s);
     th->p = NULL;
