@@ -99,11 +99,12 @@ rvm_return_t store_open(struct store *s, size_t log_len, long truncate,
     }
     *why = "rvm_map";
     flags &= RVM_MAP_PRIVATE;
-    if ((rc = map_one(&s->a0, s->sega, 0, PS, flags)) != RVM_SUCCESS)
+    size_t L = STORE_LANES * PS;
+    if ((rc = map_one(&s->a0, s->sega, 0, L, flags)) != RVM_SUCCESS)
         return rc;
-    if ((rc = map_one(&s->a1, s->sega, 2 * PS, PS, flags)) != RVM_SUCCESS)
+    if ((rc = map_one(&s->a1, s->sega, L + 2 * PS, L, flags)) != RVM_SUCCESS)
         return rc;
-    if ((rc = map_one(&s->b, s->segb, PS, PS, flags)) != RVM_SUCCESS)
+    if ((rc = map_one(&s->b, s->segb, PS, L, flags)) != RVM_SUCCESS)
         return rc;
     *why = "";
     return RVM_SUCCESS;
@@ -145,55 +146,70 @@ static rvm_return_t put(rvm_tid_t *tid, char *dest, const void *src, size_t n,
     return rc;
 }
 
-static rvm_return_t write_all(struct store *s, rvm_tid_t *tid, uint64_t k,
-                              uint64_t life)
+static rvm_return_t write_all(struct store *s, int lane, rvm_tid_t *tid,
+                              uint64_t k, uint64_t life)
 {
+    char *a0 = s->a0->vmaddr + lane * PS, *a1 = s->a1->vmaddr + lane * PS;
+    char *b = s->b->vmaddr + lane * PS;
     uint32_t seed = seed_of(k, life);
     unsigned char buf[256];
     rvm_return_t rc;
 #define PUT(d, src, n, m) if ((rc = put(tid, (d), (src), (n), (m))) != RVM_SUCCESS) return rc
-    PUT(s->a0->vmaddr, &k, 8, true);
-    PUT(s->a0->vmaddr + 8, &life, 8, false);
-    PUT(s->a0->vmaddr + 64 + (k % 32) * 8, &k, 8, true);
+    PUT(a0, &k, 8, true);
+    PUT(a0 + 8, &life, 8, false);
+    PUT(a0 + 64 + (k % 32) * 8, &k, 8, true);
     fill(buf, 256, seed);
-    PUT(s->a0->vmaddr + 1024, buf, 256, false);
-    PUT(s->a1->vmaddr, &k, 8, false);
+    PUT(a0 + 1024, buf, 256, false);
+    PUT(a1, &k, 8, false);
     fill(buf, 256, seed + 1);
-    PUT(s->a1->vmaddr + 512, buf, 256, true);
+    PUT(a1 + 512, buf, 256, true);
     fill(buf, 200, seed + 3);
-    PUT(s->a1->vmaddr + PS - 200, buf, 200, true);
-    PUT(s->b->vmaddr, &k, 8, true);
-    PUT(s->b->vmaddr + 8, &life, 8, true);
+    PUT(a1 + PS - 200, buf, 200, true);
+    PUT(b, &k, 8, true);
+    PUT(b + 8, &life, 8, true);
     fill(buf, 256, seed + 2);
-    PUT(s->b->vmaddr + 2048, buf, 256, false);
+    PUT(b + 2048, buf, 256, false);
 #undef PUT
     return RVM_SUCCESS;
+}
+
+static rvm_return_t txn_open_lane(struct store *s, int lane, rvm_tid_t *tid,
+                                  uint64_t k, uint64_t life, rvm_mode_t begin_mode)
+{
+    rvm_return_t rc = rvm_begin_transaction(tid, begin_mode);
+    if (rc != RVM_SUCCESS)
+        return rc;
+    return write_all(s, lane, tid, k, life);
 }
 
 rvm_return_t store_txn_open(struct store *s, rvm_tid_t *tid, uint64_t k,
                             uint64_t life, rvm_mode_t begin_mode)
 {
-    rvm_return_t rc = rvm_begin_transaction(tid, begin_mode);
-    if (rc != RVM_SUCCESS)
-        return rc;
-    return write_all(s, tid, k, life);
+    return txn_open_lane(s, 0, tid, k, life, begin_mode);
 }
 
 rvm_return_t store_txn(struct store *s, uint64_t k, uint64_t life,
                        rvm_mode_t begin_mode, rvm_mode_t end_mode,
                        bool abort_first)
 {
+    return store_txn_lane(s, 0, k, life, begin_mode, end_mode, abort_first);
+}
+
+rvm_return_t store_txn_lane(struct store *s, int lane, uint64_t k, uint64_t life,
+                            rvm_mode_t begin_mode, rvm_mode_t end_mode,
+                            bool abort_first)
+{
     rvm_tid_t tid;
     rvm_init_tid(&tid);
     rvm_return_t rc;
     if (abort_first) {
-        rc = store_txn_open(s, &tid, k + 1000000007u, life + 77, restore);
+        rc = txn_open_lane(s, lane, &tid, k + 1000000007u, life + 77, restore);
         if (rc != RVM_SUCCESS)
             return rc;
         if ((rc = rvm_abort_transaction(&tid)) != RVM_SUCCESS)
             return rc;
     }
-    rc = store_txn_open(s, &tid, k, life, begin_mode);
+    rc = txn_open_lane(s, lane, &tid, k, life, begin_mode);
     if (rc == RVM_SUCCESS)
         rc = rvm_end_transaction(&tid, end_mode);
     if (rc != RVM_SUCCESS && rvm_tid_active(&tid) &&
@@ -205,25 +221,33 @@ rvm_return_t store_txn(struct store *s, uint64_t k, uint64_t life,
 int store_check(const struct store *s, uint64_t *kp, uint64_t *lifep,
                 char *err, size_t errlen)
 {
+    return store_check_lane(s, 0, kp, lifep, err, errlen);
+}
+
+int store_check_lane(const struct store *s, int lane, uint64_t *kp,
+                     uint64_t *lifep, char *err, size_t errlen)
+{
+    const char *a0 = s->a0->vmaddr + lane * PS, *a1 = s->a1->vmaddr + lane * PS;
+    const char *b = s->b->vmaddr + lane * PS;
     uint64_t k, life, k1, kb, lifeb;
-    memcpy(&k, s->a0->vmaddr, 8);
-    memcpy(&life, s->a0->vmaddr + 8, 8);
-    memcpy(&k1, s->a1->vmaddr, 8);
-    memcpy(&kb, s->b->vmaddr, 8);
-    memcpy(&lifeb, s->b->vmaddr + 8, 8);
+    memcpy(&k, a0, 8);
+    memcpy(&life, a0 + 8, 8);
+    memcpy(&k1, a1, 8);
+    memcpy(&kb, b, 8);
+    memcpy(&lifeb, b + 8, 8);
     *kp = k;
     *lifep = life;
     if (k1 != k || kb != k || lifeb != life) {
-        snprintf(err, errlen, "partial: A0 k=%llu life=%llu, A1 k=%llu, B k=%llu life=%llu",
-                 (unsigned long long)k, (unsigned long long)life,
+        snprintf(err, errlen, "lane %d partial: A0 k=%llu life=%llu, A1 k=%llu, B k=%llu life=%llu",
+                 lane, (unsigned long long)k, (unsigned long long)life,
                  (unsigned long long)k1, (unsigned long long)kb,
                  (unsigned long long)lifeb);
         return -1;
     }
     if (k == 0) {
-        if (life != 0 || !all_zero((unsigned char *)s->a0->vmaddr, PS) ||
-            !all_zero((unsigned char *)s->a1->vmaddr, PS) ||
-            !all_zero((unsigned char *)s->b->vmaddr, PS)) {
+        if (life != 0 || !all_zero((const unsigned char *)a0, PS) ||
+            !all_zero((const unsigned char *)a1, PS) ||
+            !all_zero((const unsigned char *)b, PS)) {
             snprintf(err, errlen, "k=0 but the regions are not all zero");
             return -1;
         }
@@ -231,13 +255,13 @@ int store_check(const struct store *s, uint64_t *kp, uint64_t *lifep,
     }
     uint32_t seed = seed_of(k, life);
     const char *bad = NULL;
-    if (!check_fill((unsigned char *)s->a0->vmaddr + 1024, 256, seed))
+    if (!check_fill((const unsigned char *)a0 + 1024, 256, seed))
         bad = "A0 pattern";
-    else if (!check_fill((unsigned char *)s->a1->vmaddr + 512, 256, seed + 1))
+    else if (!check_fill((const unsigned char *)a1 + 512, 256, seed + 1))
         bad = "A1 pattern";
-    else if (!check_fill((unsigned char *)s->a1->vmaddr + PS - 200, 200, seed + 3))
+    else if (!check_fill((const unsigned char *)a1 + PS - 200, 200, seed + 3))
         bad = "A1 tail pattern";
-    else if (!check_fill((unsigned char *)s->b->vmaddr + 2048, 256, seed + 2))
+    else if (!check_fill((const unsigned char *)b + 2048, 256, seed + 2))
         bad = "B pattern";
     if (bad) {
         snprintf(err, errlen, "partial: %s does not match k=%llu life=%llu", bad,
@@ -247,7 +271,7 @@ int store_check(const struct store *s, uint64_t *kp, uint64_t *lifep,
     /* the 32 newest values each left a slot: earlier commits are there too */
     for (uint64_t j = k >= 32 ? k - 31 : 1; j <= k; j++) {
         uint64_t v;
-        memcpy(&v, s->a0->vmaddr + 64 + (j % 32) * 8, 8);
+        memcpy(&v, a0 + 64 + (j % 32) * 8, 8);
         if (v != j) {
             snprintf(err, errlen, "slot of k=%llu holds %llu (state k=%llu)",
                      (unsigned long long)j, (unsigned long long)v,

@@ -16,6 +16,10 @@
 
 #include "rvm/rvm.h"
 
+/* Lanes: independent counters, one page of each region apiece, so that
+ * several threads can commit without sharing bytes. */
+#define STORE_LANES 4
+
 struct store {
     char dir[4096];
     char log[4200], sega[4200], segb[4200];
@@ -39,6 +43,14 @@ void store_forget(struct store *s);
 rvm_return_t store_txn(struct store *s, uint64_t k, uint64_t life,
                        rvm_mode_t begin_mode, rvm_mode_t end_mode,
                        bool abort_first);
+/* The same for one lane (0 <= lane < STORE_LANES); the calls above use
+ * lane 0. */
+rvm_return_t store_txn_lane(struct store *s, int lane, uint64_t k, uint64_t life,
+                            rvm_mode_t begin_mode, rvm_mode_t end_mode,
+                            bool abort_first);
+int store_check_lane(const struct store *s, int lane, uint64_t *k,
+                     uint64_t *life, char *err, size_t errlen);
+
 /* Begin a transaction that writes k everywhere but leave it open; *tid
  * must be initialized.  Used to check that aborted/failed commits vanish. */
 rvm_return_t store_txn_open(struct store *s, rvm_tid_t *tid, uint64_t k,

@@ -199,6 +199,54 @@ static void test_set_range_saves_old_bytes_once_per_byte(void **state)
             fail_msg("byte %d is '%c' after abort, expected 'A'", i, p[i]);
 }
 
+static void test_set_range_saves_old_bytes_once_across_regions(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *x = t_map(c, "x", 0, PS, 0);
+    rvm_region_t *y = t_map(c, "y", 0, PS, 0);
+    char *hi = x->vmaddr > y->vmaddr ? x->vmaddr : y->vmaddr;
+    char *lo = x->vmaddr > y->vmaddr ? y->vmaddr : x->vmaddr;
+    rvm_tid_t *tid = t_tid(c);
+    /* declare in the higher region, then the lower, then inside the first */
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, hi, PS));
+    memset(hi, 0xaa, PS);
+    assert_rvm_ok(rvm_set_range(tid, lo + 100, 8));
+    memset(lo + 100, 0xbb, 8);
+    assert_rvm_ok(rvm_set_range(tid, hi + 1000, 100));
+    memset(hi + 1000, 0xcc, 100);
+    assert_rvm_ok(rvm_set_range(tid, lo, 200));
+    memset(lo, 0xdd, 200);
+    assert_rvm_ok(rvm_abort_transaction(tid));
+    for (size_t i = 0; i < PS; i++) {
+        if (hi[i] != 0)
+            fail_msg("higher region byte %zu is 0x%02x after abort", i, (unsigned char)hi[i]);
+        if (lo[i] != 0)
+            fail_msg("lower region byte %zu is 0x%02x after abort", i, (unsigned char)lo[i]);
+    }
+    /* and the same transaction committed writes the final bytes */
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, hi, PS));
+    memset(hi, 0xaa, PS);
+    assert_rvm_ok(rvm_set_range(tid, lo + 100, 8));
+    memset(lo + 100, 0xbb, 8);
+    assert_rvm_ok(rvm_set_range(tid, hi + 1000, 100));
+    memset(hi + 1000, 0xcc, 100);
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    assert_rvm_ok(rvm_truncate());
+    unsigned char disk[4096];
+    t_read_file(t_path(c, hi == x->vmaddr ? "x" : "y"), 0, disk, sizeof disk);
+    assert_int_equal(disk[0], 0xaa);
+    assert_int_equal(disk[1000], 0xcc);
+    assert_int_equal(disk[1099], 0xcc);
+    assert_int_equal(disk[1100], 0xaa);
+    t_read_file(t_path(c, lo == x->vmaddr ? "x" : "y"), 0, disk, sizeof disk);
+    assert_int_equal(disk[99], 0);
+    assert_int_equal(disk[100], 0xbb);
+    assert_int_equal(disk[108], 0);
+}
+
 static void test_commit_of_overlapping_ranges_logs_final_bytes(void **state)
 {
     struct tctx *c = *state;
@@ -433,6 +481,7 @@ int main(void)
         T(test_modify_bytes_null_src_is_esrc),
         T(test_abort_restores_old_bytes),
         T(test_set_range_saves_old_bytes_once_per_byte),
+        T(test_set_range_saves_old_bytes_once_across_regions),
         T(test_commit_of_overlapping_ranges_logs_final_bytes),
         T(test_multi_region_multi_segment_transaction),
         T(test_commit_survives_terminate_and_reinitialize),

@@ -66,11 +66,14 @@ static void recover_and_check(struct store *s, uint64_t *k, uint64_t *life)
     assert_rvm_ok(store_close(s));
 }
 
+/* Seeds vary the options too: coalescing and private mappings. */
 static void child_open(struct store *s, unsigned seed, long trunc)
 {
     fault_io_install(seed);
+    static const rvm_length_t flag_sets[] = {0, RVM_ALL_OPTIMIZATIONS,
+                                             RVM_COALESCE_TRANS, RVM_MAP_PRIVATE};
     const char *why;
-    rvm_return_t rc = store_open(s, LOG_LEN, trunc, 0, &why);
+    rvm_return_t rc = store_open(s, LOG_LEN, trunc, flag_sets[(seed / 4) % 4], &why);
     CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
 }
 
