@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "rvm_internal.h"
+#include "txn.h"
 
 /* Regions are kept sorted by vmaddr: binary search for the last one <= addr. */
 static ssize_t region_index(const void *addr)
@@ -228,6 +229,7 @@ static rvm_return_t map_pinned(rvm_region_t *region, struct seg *s, const char *
     s->nmapped++;
     pthread_mutex_unlock(&rvm.seg_mu);
     pthread_rwlock_unlock(&rvm.regions_lock);
+    auto_protect_region(r);
     region->vmaddr = mem;
     region->length = len;
     return RVM_SUCCESS;

@@ -15,34 +15,7 @@
 
 #include "log_format.h"
 #include "rvm_internal.h"
-
-struct trange {
-    char *addr;
-    size_t len;
-    struct region *reg;
-    unsigned char *old;     /* saved bytes (restore mode), else NULL */
-};
-
-/* Old values live in an arena: one allocation serves many set_ranges. */
-struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    unsigned char data[];
-};
-#define CHUNK_SIZE (64u * 1024u - sizeof(struct chunk))
-
-struct rvm_txn {
-    uint64_t id;
-    rvm_mode_t mode;
-    struct trange *r;
-    size_t n, cap;
-    struct region **regs;   /* distinct regions touched; each holds n_txn */
-    size_t nregs, regcap;
-    struct rvm_txn *prev, *next;
-    rvm_tid_t *tid;
-    struct region *last_reg;    /* held already: no lookup, no lock */
-    struct chunk *arena;
-};
+#include "txn.h"
 
 /* One finished transaction per thread is kept for the next begin, with
  * its arrays and first arena chunk. */
@@ -140,7 +113,7 @@ rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
     return RVM_SUCCESS;
 }
 
-static int txn_hold_region(struct rvm_txn *t, struct region *r)
+int txn_hold_region(struct rvm_txn *t, struct region *r)
 {
     for (size_t i = 0; i < t->nregs; i++)
         if (t->regs[i] == r)
@@ -173,7 +146,8 @@ static size_t range_lower(struct rvm_txn *t, const char *addr)
     return lo;
 }
 
-static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len)
+int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len,
+                  const unsigned char *src_old)
 {
     size_t i = range_lower(t, addr);
     /* A range of another region can only touch ours, never overlap it:
@@ -199,6 +173,8 @@ static int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size
         if (!old)
             return -ENOMEM;
         memcpy(old, start, (size_t)(end - start));
+        if (src_old)
+            memcpy(old + (addr - start), src_old, len);
         /* Bytes declared before keep the value saved then. */
         for (size_t k = i; k < j; k++)
             memcpy(old + (t->r[k].addr - start), t->r[k].old, t->r[k].len);
@@ -247,7 +223,7 @@ rvm_return_t rvm_set_range(rvm_tid_t *tid, void *dest, rvm_length_t length)
         t->last_reg = reg;
     }
     if (rc == 0)
-        rc = txn_add_range(t, reg, dest, length);
+        rc = txn_add_range(t, reg, dest, length, NULL);
     if (rc < 0)
         return RVM_ENO_MEMORY;
     STATS_ADD(n_set_range, 1);
@@ -317,8 +293,13 @@ rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
         return ret;
     if (t->mode != restore)
         return RVM_EMODE;
+    /* Twins first: ranges saved by an earlier, failed commit are older. */
+    if (t->is_auto)
+        auto_abort(t);
     for (size_t k = 0; k < t->n; k++)
         memcpy(t->r[k].addr, t->r[k].old, t->r[k].len);
+    if (t->is_auto)
+        auto_finish(t);
     txn_end(tid, t);
     STATS_ADD(n_abort, 1);
     return RVM_SUCCESS;
@@ -382,6 +363,13 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         return ret;
     if (mode != flush && mode != no_flush)
         return RVM_EMODE;
+    if (t->is_auto) {
+        /* The pages written become declared ranges; from here on the
+         * commit is that of a manual transaction. */
+        if ((ret = auto_collect(t)) != RVM_SUCCESS)
+            return ret;
+        auto_finish(t);
+    }
     uint64_t after = 0;
     for (size_t k = 0; k < t->n; k++)
         after += t->r[k].len;

@@ -488,6 +488,38 @@ rvm_return_t rvm_get_stats(rvm_stats_t *stats);
  */
 const char *rvm_errmsg(void);
 
+/**
+ * Begin a transaction that needs no rvm_set_range: the program writes
+ * mapped regions freely and librvm finds what changed.
+ *
+ * While any such transaction is active, every mapped region is
+ * write-protected.  The first write to a page faults; librvm's SIGSEGV
+ * handler keeps a copy of the page (its twin) for the calling thread's
+ * auto transaction and lets the write through.  rvm_end_transaction()
+ * compares each written page with its twin and declares only the bytes
+ * that changed (byte granularity; changed runs closer than 24 bytes are
+ * joined); rvm_abort_transaction() copies the twins back.  Manual
+ * rvm_set_range() calls may be mixed in and work as usual.
+ *
+ * Rules: a thread runs at most one auto transaction at a time, and only
+ * that thread writes for it.  A page belongs to the first auto
+ * transaction that writes it until that one ends: writes by another
+ * thread to the same page meanwhile are committed or aborted with it
+ * (isolation is the application's business).  System calls that write
+ * into a protected page (read(2) into a region) fail with EFAULT: touch
+ * the page first.  librvm installs its SIGSEGV handler at the first call
+ * and passes faults that are not its own to the handler that was
+ * installed before; a handler installed later must do the same.
+ *
+ * @param tid  an initialized tid, not active.
+ * @param mode #restore or #no_restore.
+ * @return as rvm_begin_transaction(); #RVM_EMODE when the thread already
+ *   runs an auto transaction; #RVM_ETHREADS when the handler cannot be
+ *   installed.
+ * Thread-safety: as rvm_begin_transaction().
+ */
+rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode);
+
 /** True when the tid is initialized and its transaction is active. */
 rvm_bool_t rvm_tid_active(const rvm_tid_t *tid);
 /**@}*/

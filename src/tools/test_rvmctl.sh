@@ -36,7 +36,7 @@ check() {
     local name=$1 want=$2 why=
     local -a outs=() errs=()
     shift 2
-    while [ "$1" != -- ]; do
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
         case $1 in
         --out) outs+=("$2") ;;
         --err) errs+=("$2") ;;
@@ -164,7 +164,7 @@ store_tests() {
     check log_reports_corrupt_record 1 --out '^2 +2 +trans +128 .* BAD' --out 'DAMAGED record at position 128' \
         --err 'damaged at log position 128' --err 'recover --force' -- "$rvmctl" log "$s"
     check status_reports_corrupt_log 1 --out '^end=corrupt$' --err 'damaged' -- "$rvmctl" status "$s"
-    check recover_refuses_corrupt_log 1 --err 'nothing was changed' --err -- --force -- "$rvmctl" recover "$s"
+    check recover_refuses_corrupt_log 1 --err 'nothing was changed' --err 'rerun with --force' -- "$rvmctl" recover "$s"
     sums "$s" | cmp -s - "$T/before" && pass corrupt_log_leaves_store_untouched \
         || fail corrupt_log_leaves_store_untouched "files changed"
     check recover_force_applies_records_before_damage 0 --out 'dropping the damaged record' \
