@@ -602,7 +602,8 @@ int main(int argc, char **argv)
     const struct ctl_cmd *c;
 
     if (argc < 2) {
-        usage_all(stderr);
+        fprintf(stderr, "rvmctl: give a command; run 'rvmctl --help' for the "
+                "list\n");
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {

@@ -129,25 +129,26 @@ store_tests() {
     check status_with_log_option 0 --out '^records=0$' -- "$rvmctl" status --log "$s/rvm.log" "$T/full"
 
     # ---- a log with records (left by a "crashed" librvm program) ----
-    if ! "$gen" "$s/rvm.log" "$s/seg/1" 5 16; then
+    if ! "$gen" "$s/rvm.log" "$s/seg/100" 5 16; then
         fail testgen_writes_records "rvmctl-testgen failed"
         return
     fi
-    ln "$s/seg/1" "$s/tree/notes"
+    ln "$s/seg/100" "$s/tree/notes"
     check status_counts_records 0 --out '^records=5$' --out '^transactions=5$' --out '^ranges=10$' \
         --out '^segments=1$' --out '^end=clean$' -- "$rvmctl" status "$s"
     check log_lists_every_range 0 --out '^SEQ ' --out '^5 +5 +trans ' --out '^# 5 records' \
         --out '# end: clean' -- "$rvmctl" log "$s"
     [ "$(grep -c ' ok ' "$T/out")" -eq 10 ] && pass log_prints_one_line_per_range \
         || fail log_prints_one_line_per_range "$(grep -c ' ok ' "$T/out") lines"
-    grep -q "$s/seg/1\$" "$T/out" && pass log_names_segment_path_from_dictionary \
+    grep -q "$s/seg/100\$" "$T/out" && pass log_names_segment_path_from_dictionary \
         || fail log_names_segment_path_from_dictionary "no path in: $(sed -n 2p "$T/out")"
     check log_filters_by_tid 0 --out '^3 +3 ' --out ', 1 listed' -- "$rvmctl" log --tid 3 "$s"
     grep -Eq '^[1245] ' "$T/out" && fail log_tid_filter_hides_others "other records listed" \
         || pass log_tid_filter_hides_others
     check log_rejects_bad_tid 2 --err "bad tid 'x3'" -- "$rvmctl" log --tid x3 "$s"
     check log_filters_by_segment_id 0 --out ', 5 listed' -- "$rvmctl" log --segment 1 "$s"
-    check log_filters_by_segment_basename 0 --out ', 5 listed' -- "$rvmctl" log --segment 1 --tid 2 "$s"
+    check log_filters_by_segment_basename 0 --out ', 5 listed' -- "$rvmctl" log --segment 100 "$s"
+    check log_filters_by_segment_dictionary_path 0 --out ', 5 listed' -- "$rvmctl" log --segment "$(realpath "$s/seg/100")" "$s"
     check log_filters_by_tree_name 0 --out ', 5 listed' -- "$rvmctl" log --segment notes "$s"
     check log_filters_by_file_path 0 --out ', 5 listed' -- "$rvmctl" log --segment "$s/tree/notes" "$s"
     check log_rejects_unknown_segment 1 --err "no segment 'nosuch'" -- "$rvmctl" log --segment nosuch "$s"
@@ -169,8 +170,8 @@ store_tests() {
         || fail corrupt_log_leaves_store_untouched "files changed"
     check recover_force_applies_records_before_damage 0 --out 'dropping the damaged record' \
         --out 'recovered 1 records' -- "$rvmctl" recover --force "$s"
-    [ "$(u64_at0 "$s/seg/1")" = 1 ] && pass recover_force_stops_at_damage \
-        || fail recover_force_stops_at_damage "counter is $(u64_at0 "$s/seg/1"), expected 1"
+    [ "$(u64_at0 "$s/seg/100")" = 1 ] && pass recover_force_stops_at_damage \
+        || fail recover_force_stops_at_damage "counter is $(u64_at0 "$s/seg/100"), expected 1"
 
     rm -rf "$s" && cp -a "$T/good" "$s"
     flip_byte "$s/rvm.log" $((2 * S + 4 * 128 + 100))     # the last record
@@ -179,8 +180,8 @@ store_tests() {
     check status_reports_torn_end 0 --out '^end=torn$' --out '^records=4$' -- "$rvmctl" status "$s"
     check recover_drops_torn_last_record 0 --out 'cut short by a crash' --out 'recovered 4 records' \
         -- "$rvmctl" recover "$s"
-    [ "$(u64_at0 "$s/seg/1")" = 4 ] && pass recover_applies_records_before_torn_one \
-        || fail recover_applies_records_before_torn_one "counter is $(u64_at0 "$s/seg/1")"
+    [ "$(u64_at0 "$s/seg/100")" = 4 ] && pass recover_applies_records_before_torn_one \
+        || fail recover_applies_records_before_torn_one "counter is $(u64_at0 "$s/seg/100")"
 
     cp "$T/good/rvm.log" "$T/garbage.log"
     dd if=/dev/urandom of="$T/garbage.log" bs=4096 count=128 conv=notrunc status=none
@@ -200,11 +201,11 @@ store_tests() {
     exec 9<&-
     check recover_applies_every_record 0 --out '5 records' --out 'recovered 5 records' \
         --out 'the log is empty' -- "$rvmctl" recover "$s"
-    if [ "$(u64_at0 "$s/seg/1")" = 5 ] && [ "$(byte_at4096 "$s/seg/1")" = f ]; then
+    if [ "$(u64_at0 "$s/seg/100")" = 5 ] && [ "$(byte_at4096 "$s/seg/100")" = f ]; then
         pass recover_puts_last_committed_values_in_segment
     else
         fail recover_puts_last_committed_values_in_segment \
-            "counter $(u64_at0 "$s/seg/1") byte $(byte_at4096 "$s/seg/1")"
+            "counter $(u64_at0 "$s/seg/100") byte $(byte_at4096 "$s/seg/100")"
     fi
     check status_after_recover_is_empty 0 --out '^records=0$' --out '^end=clean$' -- "$rvmctl" status "$s"
     check recover_of_empty_log 0 --out 'recovered 0 records' -- "$rvmctl" recover "$s"
