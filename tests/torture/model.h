@@ -78,6 +78,7 @@ struct t_params {
     int keep, tear_pct;
     uint64_t fail_at;
     int fail_err, fail_times;
+    int fail_syncs_only;
     int recovery_crashes;
     int clean_end;           /* at the end of the workload: terminate first */
     int map_private;

@@ -32,7 +32,7 @@ struct pending {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pf_config cfg;
 static struct rng rng;
-static uint64_t n_io, n_class, n_failed;
+static uint64_t n_io, n_class, n_sync, n_failed;
 static struct pending *pend;
 static size_t npend, pend_cap;
 /* Every file ever opened, for the undo after a close. */
@@ -145,17 +145,22 @@ void pf_crash_now(void)
  * Count one I/O.  Returns 0 to go on, -err to fail it, or 1 when the
  * power fails at it (the caller then records what it must and crashes).
  */
-static int io_tick(bool in_class)
+static int io_tick(bool in_class, bool is_sync)
 {
     n_io++;
+    if (is_sync)
+        n_sync++;
     if (in_class)
         n_class++;
     if (cfg.crash_at && (cfg.crash_class == PF_CLASS_ANY ? n_io : n_class) == cfg.crash_at &&
         (cfg.crash_class == PF_CLASS_ANY || in_class))
         return 1;
-    if (cfg.fail_at && n_io >= cfg.fail_at &&
-        n_io < cfg.fail_at + (uint64_t)(cfg.fail_times > 0 ? cfg.fail_times : 1)) {
+    uint64_t nf = cfg.fail_syncs_only ? n_sync : n_io;
+    if (cfg.fail_at && (is_sync || !cfg.fail_syncs_only) && nf >= cfg.fail_at &&
+        nf < cfg.fail_at + (uint64_t)(cfg.fail_times > 0 ? cfg.fail_times : 1)) {
         n_failed++;
+        if (cfg.failed_out)
+            __atomic_add_fetch(cfg.failed_out, 1, __ATOMIC_RELAXED);
         return -(cfg.fail_err ? cfg.fail_err : EIO);
     }
     return 0;
@@ -207,7 +212,7 @@ static ssize_t pf_pwrite(rvm_io_file *f, const void *buf, size_t len, uint64_t o
 {
     pthread_mutex_lock(&mu);
     bool status = f->is_log && off < cfg.status_area;
-    int t = io_tick(!f->is_log || status);
+    int t = io_tick(!f->is_log || status, false);
     if (t < 0) {
         pthread_mutex_unlock(&mu);
         return t;
@@ -258,7 +263,7 @@ static ssize_t pf_pwrite(rvm_io_file *f, const void *buf, size_t len, uint64_t o
 static int pf_sync(rvm_io_file *f)
 {
     pthread_mutex_lock(&mu);
-    int t = io_tick(!f->is_log || f->status_dirty);
+    int t = io_tick(!f->is_log || f->status_dirty, true);
     if (t == 1)
         crash_locked();
     if (t < 0) {
@@ -330,7 +335,7 @@ void pf_install(const struct pf_config *c)
     nfiles = 0;
     cfg = *c;
     rng_seed(&rng, c->seed ^ 0x9e3779b97f4a7c15ull);
-    n_io = n_class = n_failed = 0;
+    n_io = n_class = n_sync = n_failed = 0;
     pthread_mutex_unlock(&mu);
     rvm_io_set(&pf_methods);
 }

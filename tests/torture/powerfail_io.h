@@ -55,6 +55,8 @@ struct pf_config {
     enum pf_keep keep;
     int tear_pct;           /* chance that the last kept write is torn */
     uint64_t fail_at;       /* fail this I/O (counted over all I/Os); 0: never */
+    bool fail_syncs_only;   /* count only syncs toward fail_at */
+    uint64_t *failed_out;   /* if set, incremented (atomically) at each injected failure */
     int fail_err;           /* EIO or ENOSPC */
     int fail_times;         /* how many I/Os in a row fail from fail_at */
     const char *log_path;   /* the log: status writes are told apart by offset */

@@ -98,6 +98,8 @@ static void fill_random(struct worker *w, unsigned char *p, size_t len)
     }
 }
 
+static void op_barrier(struct worker *w, int kind);
+
 static void op_transaction(struct worker *w)
 {
     struct t_shared *sh = w->sh;
@@ -214,6 +216,9 @@ static void op_transaction(struct worker *w)
     __atomic_store_n(&e->aborted, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&sh->stats_aborts, 1, __ATOMIC_RELAXED);
     check_memory(w, "abort after a failed commit");
+    /* What an application may do next: flush what did commit. */
+    if (rng_below(&w->rng, 2))
+        op_barrier(w, T_BAR_FLUSH);
 }
 
 static void op_barrier(struct worker *w, int kind)
@@ -273,6 +278,7 @@ void workload_run(struct t_shared *sh, const char *dir)
         .crash_class = p->crash_kind == T_CRASH_APPLY ? PF_CLASS_APPLY : PF_CLASS_ANY,
         .keep = (enum pf_keep)p->keep, .tear_pct = p->tear_pct,
         .fail_at = p->fail_at, .fail_err = p->fail_err, .fail_times = p->fail_times,
+        .fail_syncs_only = p->fail_syncs_only, .failed_out = &sh->stats_failed_io,
         .log_path = o->log_dev, .status_area = 2ull * LOG_STATUS_SIZE_DEFAULT,
     };
     pf_install(&cfg);
@@ -337,6 +343,5 @@ void workload_run(struct t_shared *sh, const char *dir)
             inproc_violation(sh, "rvm_terminate: %s (%s)", rvm_return(rc), rvm_errmsg());
         }
     }
-    __atomic_store_n(&sh->stats_failed_io, pf_failed(), __ATOMIC_RELAXED);
     pf_crash_now();
 }
