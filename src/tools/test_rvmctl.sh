@@ -4,6 +4,8 @@
 #   test_rvmctl.sh mount RVMCTL RVMFS            the commands that need a
 #                                                mount; exit 77 (skipped)
 #                                                when they cannot run here
+#   test_rvmctl.sh man RVMCTL MANPAGE            the man page renders
+#                                                without warnings
 # Each check is one behaviour, named for it.  Exit 1 if any failed.
 set -u
 
@@ -309,9 +311,31 @@ mount_tests() {
     check log_of_store_after_unmount 0 -- "$rvmctl" log "$store"
 }
 
+man_tests() {
+    local page=$third
+    command -v groff >/dev/null || skip "groff is not installed (Debian: groff)"
+    check man_page_has_no_groff_warnings 0 -- groff -ww -man -z "$page"
+    [ -s "$T/err" ] && fail man_page_is_warning_free "$(head -3 "$T/err")" \
+        || pass man_page_is_warning_free
+    if command -v mandoc >/dev/null; then
+        check man_page_passes_mandoc_lint 0 -- mandoc -T lint -W warning "$page"
+    fi
+    if command -v man >/dev/null; then
+        MANWIDTH=80 run man --warnings -l "$page"
+        [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && pass man_renders_without_warnings \
+            || fail man_renders_without_warnings "exit $rc: $(head -3 "$T/err")"
+    fi
+    # Every command of --help is in the man page.
+    for c in init status log recover begin join commit abort stat flush; do
+        grep -q "^\.B rvmctl $c\$" "$page" && pass "man_documents_$c" \
+            || fail "man_documents_$c" "no synopsis line"
+    done
+}
+
 case $mode in
 store) store_tests ;;
 mount) mount_tests ;;
+man) man_tests ;;
 *) echo "usage: test_rvmctl.sh store|mount RVMCTL ARG" >&2; exit 2 ;;
 esac
 echo "$passed passed, $failed failed"
