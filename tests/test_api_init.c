@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -199,6 +200,36 @@ static void test_file_that_is_not_a_log_is_elog(void **state)
     assert_not_initialized();
 }
 
+static void test_log_that_is_a_directory_is_elog(void **state)
+{
+    struct tctx *c = *state;
+    assert_int_equal(mkdir(c->log, 0700), 0);
+    rvm_options_t o;
+    t_options(c, &o, 50);
+    assert_rvm(RVM_INIT(&o), RVM_ELOG);
+    assert_not_initialized();
+}
+
+static void test_terminate_leaves_memory_readable_and_reinit_maps_again(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = rvm_malloc_region();
+    assert_non_null(r);
+    r->data_dev = strdup(t_path(c, "seg"));
+    r->length = rvm_page_size();
+    assert_rvm_ok(rvm_map(r, NULL));
+    t_commit_bytes(r->vmaddr, "still here", 10, flush);
+    assert_rvm_ok(rvm_terminate()); /* without rvm_unmap */
+    assert_memory_equal(r->vmaddr, "still here", 10);
+    rvm_free_region(r);
+    rvm_options_t o;
+    t_options(c, &o, 50);
+    assert_rvm_ok(RVM_INIT(&o));
+    rvm_region_t *again = t_map(c, "seg", 0, rvm_page_size(), 0);
+    assert_memory_equal(again->vmaddr, "still here", 10);
+}
+
 static void test_log_name_too_long_is_ename_too_long(void **state)
 {
     (void)state;
@@ -347,6 +378,8 @@ int main(void)
         T(test_missing_log_without_create_is_elog),
         T(test_create_log_file_option_creates_the_log),
         T(test_file_that_is_not_a_log_is_elog),
+        T(test_log_that_is_a_directory_is_elog),
+        T(test_terminate_leaves_memory_readable_and_reinit_maps_again),
         T(test_log_name_too_long_is_ename_too_long),
         T(test_log_of_another_version_is_log_version_skew),
         T(test_create_log_makes_a_usable_preallocated_log),

@@ -81,6 +81,77 @@ static void wait_for_auto_truncation(void)
     }
 }
 
+static void test_big_commit_after_small_ones_wraps_the_log(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, KIB(64), 0);
+    rvm_region_t *r = t_map(c, "seg", 0, 16 * PS, 0);
+    size_t big = KIB(64) - KIB(4); /* fits in the log, not in what is left */
+    unsigned char *buf = malloc(big);
+    assert_non_null(buf);
+    for (unsigned round = 0; round < 4; round++) {
+        t_commit_bytes(r->vmaddr + big, "small", 5, flush);
+        t_fill(buf, big, 500 + round);
+        t_commit_bytes(r->vmaddr, buf, big, round % 2 ? flush : no_flush);
+        assert_true(t_check_fill(r->vmaddr, big, 500 + round));
+    }
+    rvm_stats_t st = t_stats();
+    assert_true(st.n_truncations > 0);
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, 16 * PS, 0);
+    assert_true(t_check_fill(r->vmaddr, big, 503));
+    assert_memory_equal(r->vmaddr + big, "small", 5);
+    free(buf);
+}
+
+static void test_no_flush_queue_is_written_past_flush_buf_len(void **state)
+{
+    struct tctx *c = *state;
+    t_create_log(c, MIB(4));
+    rvm_options_t o;
+    t_options(c, &o, 0);
+    o.flush_buf_len = MIN_FLUSH_BUF_LEN;
+    assert_rvm_ok(RVM_INIT(&o));
+    rvm_region_t *r = t_map(c, "seg", 0, 64 * PS, 0);
+    unsigned char buf[2048];
+    for (unsigned i = 0; i < 100; i++) {
+        t_fill(buf, sizeof buf, i);
+        t_commit_bytes(r->vmaddr + i * sizeof buf, buf, sizeof buf, no_flush);
+    }
+    rvm_stats_t st = t_stats();
+    /* 200 KiB queued against a 64 KiB queue: some went to the log */
+    assert_true(st.log_bytes_written > 0);
+    assert_true(st.no_flush_pending < 100);
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, 64 * PS, 0);
+    for (unsigned i = 0; i < 100; i++)
+        assert_true(t_check_fill(r->vmaddr + i * sizeof buf, sizeof buf, i));
+}
+
+static void test_coalesced_no_flush_commits_log_fewer_bytes(void **state)
+{
+    struct tctx *c = *state;
+    t_create_log(c, MIB(4));
+    rvm_options_t o;
+    t_options(c, &o, 0);
+    o.flags = RVM_ALL_OPTIMIZATIONS;
+    assert_rvm_ok(RVM_INIT(&o));
+    rvm_region_t *r = t_map(c, "seg", 0, PS, 0);
+    unsigned char buf[1024];
+    for (unsigned i = 0; i < 50; i++) {
+        t_fill(buf, sizeof buf, 900 + i);
+        t_commit_bytes(r->vmaddr, buf, sizeof buf, no_flush);
+    }
+    assert_rvm_ok(rvm_flush());
+    rvm_stats_t st = t_stats();
+    assert_int_equal(st.n_no_flush_commit, 50);
+    assert_true(st.bytes_logged < 50 * sizeof buf);
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, PS, 0);
+    assert_true(t_check_fill(r->vmaddr, sizeof buf, 949));
+}
+
 static void test_auto_truncation_keeps_data_correct(void **state)
 {
     struct tctx *c = *state;
@@ -268,6 +339,9 @@ int main(void)
         T(test_truncate_applies_log_to_segment_file),
         T(test_truncate_of_empty_log_succeeds),
         T(test_recovery_replays_log_into_segments),
+        T(test_big_commit_after_small_ones_wraps_the_log),
+        T(test_no_flush_queue_is_written_past_flush_buf_len),
+        T(test_coalesced_no_flush_commits_log_fewer_bytes),
         T(test_auto_truncation_keeps_data_correct),
         T(test_full_log_makes_commit_truncate_and_retry),
         T(test_transaction_larger_than_log_is_etoo_big_and_abortable),

@@ -3,6 +3,7 @@
  */
 #include "test_util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -147,6 +148,35 @@ static void test_map_same_segment_by_other_name_is_eoverlap(void **state)
     rvm_region_t *r;
     /* "./seg" names the same file */
     assert_rvm(t_try_map(c, "./seg", 0, PS, NULL, 0, &r), RVM_EOVERLAP);
+}
+
+static void test_map_same_segment_through_symlink_is_eoverlap(void **state)
+{
+    struct tctx *c = *state;
+    t_write_file(t_path(c, "seg"), 0, "x", 1);
+    assert_int_equal(symlink(t_path(c, "seg"), t_path(c, "link")), 0);
+    t_init(c, MIB(1), 50);
+    t_map(c, "seg", 0, PS, 0);
+    rvm_region_t *r;
+    assert_rvm(t_try_map(c, "link", 0, PS, NULL, 0, &r), RVM_EOVERLAP);
+}
+
+static void test_map_name_too_long_is_ename_too_long(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    size_t n = PATH_MAX + 10;
+    char *name = malloc(n + 1);
+    assert_non_null(name);
+    memset(name, 'b', n);
+    name[0] = '/';
+    name[n] = 0;
+    rvm_region_t r;
+    rvm_init_region(&r);
+    r.data_dev = name;
+    r.length = PS;
+    assert_rvm(rvm_map(&r, NULL), RVM_ENAME_TOO_LONG);
+    free(name);
 }
 
 static void test_map_overlapping_memory_is_evm_overlap(void **state)
@@ -300,6 +330,8 @@ int main(void)
         T(test_map_unaligned_length_or_vmaddr_is_erange),
         T(test_map_overlapping_segment_range_is_eoverlap),
         T(test_map_same_segment_by_other_name_is_eoverlap),
+        T(test_map_same_segment_through_symlink_is_eoverlap),
+        T(test_map_name_too_long_is_ename_too_long),
         T(test_map_overlapping_memory_is_evm_overlap),
         T(test_unmap_of_unmapped_region_is_eregion),
         T(test_unmap_with_uncommitted_changes_is_euncommit),

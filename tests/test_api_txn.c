@@ -134,6 +134,37 @@ static void test_set_range_outside_regions_is_enot_mapped(void **state)
     assert_rvm_ok(rvm_end_transaction(tid, flush));
 }
 
+static void test_stale_copy_of_a_tid_is_etid(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = init_and_map(c, 1);
+    rvm_tid_t a, b, other, b2;
+    rvm_init_tid(&a);
+    rvm_init_tid(&other);
+    assert_rvm_ok(rvm_begin_transaction(&a, restore));
+    b = a; /* a struct copy names the same live transaction */
+    assert_rvm(rvm_set_range(&b, r->vmaddr, 4), RVM_ETID);
+    assert_rvm_ok(rvm_begin_transaction(&other, restore));
+    b2 = other;
+    assert_rvm_ok(rvm_modify_bytes(&a, r->vmaddr, "aaaa", 4));
+    assert_rvm_ok(rvm_end_transaction(&a, flush));
+    assert_rvm_ok(rvm_end_transaction(&other, flush));
+    /* b still points at a transaction that is gone */
+    for (int i = 0; i < 3; i++) {
+        rvm_tid_t t;
+        rvm_init_tid(&t);
+        assert_rvm_ok(rvm_begin_transaction(&t, restore));
+        assert_rvm_ok(rvm_end_transaction(&t, no_flush));
+    }
+    assert_rvm(rvm_set_range(&b, r->vmaddr, 4), RVM_ETID);
+    assert_rvm(rvm_abort_transaction(&b), RVM_ETID);
+    assert_rvm(rvm_end_transaction(&b, flush), RVM_ETID);
+    assert_rvm(rvm_set_range(&b2, r->vmaddr, 4), RVM_ETID);
+    assert_rvm(rvm_abort_transaction(&b2), RVM_ETID);
+    assert_rvm(rvm_end_transaction(&b2, flush), RVM_ETID);
+    assert_memory_equal(r->vmaddr, "aaaa", 4);
+}
+
 static void test_modify_bytes_null_src_is_esrc(void **state)
 {
     struct tctx *c = *state;
@@ -490,6 +521,8 @@ int main(void)
         T(test_query_reports_log_empty),
         T(test_get_stats_counters_move),
         T(test_no_flush_commits_become_durable_at_flush),
+        /* last: a use-after-free here ends the program under ASan */
+        T(test_stale_copy_of_a_tid_is_etid),
     };
     return cmocka_run_group_tests_name("librvm transactions", tests, NULL, NULL);
 }

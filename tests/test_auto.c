@@ -1,0 +1,293 @@
+/*
+ * Auto transactions (rvm_begin_auto_transaction): no set_range, yet the
+ * same commit, abort and recovery as manual ranges, byte for byte.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+#define PS 4096u
+
+static void test_auto_commit_without_set_range_survives_reinit(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    memcpy(r->vmaddr + 100, "hello", 5);
+    r->vmaddr[3 * PS + 7] = 42;
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_memory_equal(r->vmaddr + 100, "hello", 5);
+    assert_int_equal(r->vmaddr[3 * PS + 7], 42);
+}
+
+static void test_auto_abort_restores_every_written_byte(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    t_commit_bytes(r->vmaddr, "before", 6, flush);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    memset(r->vmaddr, 'x', 3 * PS);
+    assert_rvm_ok(rvm_abort_transaction(t));
+    assert_memory_equal(r->vmaddr, "before", 6);
+    for (size_t i = 6; i < 3 * PS; i++)
+        assert_int_equal(r->vmaddr[i], 0);
+    /* Nothing of the aborted writes reaches the segment either. */
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_memory_equal(r->vmaddr, "before", 6);
+    assert_int_equal(r->vmaddr[PS], 0);
+}
+
+static void test_auto_single_byte_change_logs_single_byte(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_stats_t s0 = t_stats();
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[10]++;
+    r->vmaddr[2 * PS + 500]++;
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    rvm_stats_t s1 = t_stats();
+    assert_int_equal(s1.bytes_logged - s0.bytes_logged, 2);
+    /* A page written with its own bytes again logs nothing at all. */
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[PS] = r->vmaddr[PS];
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    assert_int_equal(t_stats().bytes_logged, s1.bytes_logged);
+}
+
+static void test_auto_logs_no_more_than_manual_ranges(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 64 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    /* TPC-A-like: three 8-byte balances and a 50-byte history record. */
+    rvm_stats_t s0 = t_stats();
+    for (int i = 0; i < 200; i++) {
+        assert_rvm_ok(rvm_begin_transaction(t, restore));
+        char *acct = r->vmaddr + (i * 7919 % 1000) * 100;
+        assert_rvm_ok(rvm_set_range(t, acct, 8));
+        (*(long *)acct)++;
+        char *hist = r->vmaddr + 40 * PS + (i % 100) * 50;
+        assert_rvm_ok(rvm_set_range(t, hist, 50));
+        memset(hist, i + 1, 50);
+        assert_rvm_ok(rvm_end_transaction(t, no_flush));
+    }
+    rvm_stats_t s1 = t_stats();
+    for (int i = 0; i < 200; i++) {
+        assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+        char *acct = r->vmaddr + (i * 7919 % 1000) * 100;
+        (*(long *)acct)++;
+        memset(r->vmaddr + 40 * PS + (i % 100) * 50, i + 2, 50);
+        assert_rvm_ok(rvm_end_transaction(t, no_flush));
+    }
+    assert_rvm_ok(rvm_flush());
+    rvm_stats_t s2 = t_stats();
+    uint64_t manual = s1.bytes_after_ranges - s0.bytes_after_ranges;
+    uint64_t autob = s2.bytes_after_ranges - s1.bytes_after_ranges;
+    /* A counter increment changes fewer than its 8 bytes. */
+    assert_true(autob <= manual);
+    assert_true(autob > 0);
+}
+
+static void test_auto_and_manual_ranges_mix_in_one_transaction(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    assert_rvm_ok(rvm_set_range(t, r->vmaddr + PS, 4));
+    memcpy(r->vmaddr + PS, "abcd", 4);
+    r->vmaddr[5] = 'z';
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_memory_equal(r->vmaddr + PS, "abcd", 4);
+    assert_int_equal(r->vmaddr[5], 'z');
+}
+
+static void test_second_auto_transaction_in_one_thread_is_emode(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    t_map(c, "seg", 0, PS, 0);
+    rvm_tid_t *t1 = t_tid(c), *t2 = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t1, restore));
+    assert_rvm(rvm_begin_auto_transaction(t2, restore), RVM_EMODE);
+    assert_false(rvm_tid_active(t2));
+    assert_rvm_ok(rvm_end_transaction(t1, no_flush));
+}
+
+struct worker {
+    char *base;
+    int id;
+    int ok;
+};
+
+static void *auto_worker(void *arg)
+{
+    struct worker *w = arg;
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    w->ok = 1;
+    for (int i = 0; i < 200 && w->ok; i++) {
+        char *page = w->base + (size_t)w->id * PS;
+        if (rvm_begin_auto_transaction(&t, restore) != RVM_SUCCESS) {
+            w->ok = 0;
+            break;
+        }
+        (*(int *)page)++;
+        if (i % 10 == 9) {
+            /* An aborted increment must vanish. */
+            (*(int *)page) += 1000;
+            w->ok = rvm_abort_transaction(&t) == RVM_SUCCESS;
+        } else {
+            w->ok = rvm_end_transaction(&t, i % 3 ? no_flush : flush) == RVM_SUCCESS;
+        }
+    }
+    return NULL;
+}
+
+static void test_auto_threads_each_on_own_pages(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 8 * PS, 0);
+    pthread_t th[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){r->vmaddr, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, auto_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(w[i].ok);
+    }
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 8 * PS, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(*(int *)(r->vmaddr + (size_t)i * PS), 180);
+}
+
+static void on_other_segv(int sig)
+{
+    (void)sig;
+    _exit(42);
+}
+
+static void test_fault_outside_regions_reaches_previous_handler(void **state)
+{
+    struct tctx *c = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, on_other_segv);
+        t_init(c, MIB(1), 50);
+        rvm_region_t *r = t_map(c, "seg", 0, PS, 0);
+        char *ro = mmap(NULL, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        rvm_tid_t t;
+        rvm_init_tid(&t);
+        if (ro == MAP_FAILED || rvm_begin_auto_transaction(&t, restore) != RVM_SUCCESS)
+            _exit(1);
+        r->vmaddr[0] = 1; /* ours: handled */
+        *(volatile char *)ro = 1; /* not ours: the program's handler */
+        _exit(2);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 42);
+}
+
+/* kill -9 during auto commits: every acknowledged flush commit is there,
+ * and the two counters a transaction bumps always agree. */
+static void test_auto_commits_survive_kill9(void **state)
+{
+    struct tctx *c = *state;
+    t_create_log(c, KIB(256));
+    for (int round = 0; round < 20; round++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            t_init(c, KIB(256), 30);
+            rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+            long *a = (long *)r->vmaddr, *b = (long *)(r->vmaddr + 3 * PS);
+            rvm_tid_t t;
+            rvm_init_tid(&t);
+            for (;;) {
+                if (rvm_begin_auto_transaction(&t, restore) != RVM_SUCCESS)
+                    _exit(3);
+                long v = *a + 1;
+                *a = v;
+                *b = v;
+                if (rvm_end_transaction(&t, flush) != RVM_SUCCESS)
+                    _exit(4);
+                if (write(fds[1], &v, sizeof v) != sizeof v)
+                    _exit(5);
+            }
+        }
+        close(fds[1]);
+        usleep(5000 + (useconds_t)(rand() % 20000));
+        kill(pid, SIGKILL);
+        long v, acked = 0;
+        while (read(fds[0], &v, sizeof v) == sizeof v)
+            acked = v;
+        close(fds[0]);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(WIFSIGNALED(st));
+        t_init(c, KIB(256), 30);
+        rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+        long a = *(long *)r->vmaddr, b = *(long *)(r->vmaddr + 3 * PS);
+        assert_int_equal(a, b);
+        assert_true(a >= acked);
+        t_unmap(c, r);
+        assert_rvm_ok(rvm_terminate());
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_auto_commit_without_set_range_survives_reinit,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_abort_restores_every_written_byte,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_single_byte_change_logs_single_byte,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_logs_no_more_than_manual_ranges,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_and_manual_ranges_mix_in_one_transaction,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_second_auto_transaction_in_one_thread_is_emode,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_threads_each_on_own_pages,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_outside_regions_reaches_previous_handler,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_commits_survive_kill9,
+                                        t_setup, t_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
