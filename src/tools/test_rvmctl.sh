@@ -269,7 +269,7 @@ mount_tests() {
         return
     fi
     a="$mnt/a" b="$mnt/b"
-    printf hello >"$a" && printf world >"$b"
+    printf hello >"$a" && printf world >"$b" && printf c >"$mnt/c"
 
     check status_of_mount 0 --out '^mount=' --out '=' -- "$rvmctl" status "$mnt"
     check stat_of_file 0 --out '=' -- "$rvmctl" stat "$a"
