@@ -132,6 +132,12 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         return ret;
     struct rvm_txn *t = tid->tid;
     pthread_mutex_lock(&auto_mu);
+    /* Someone may have replaced the handler since the last auto
+     * session (test frameworks do): take it up again, chaining to it. */
+    struct sigaction cur;
+    if (handler_installed && auto_active == 0 && sigaction(SIGSEGV, NULL, &cur) == 0 &&
+        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv))
+        handler_installed = false;
     if (!handler_installed) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

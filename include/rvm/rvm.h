@@ -507,9 +507,11 @@ const char *rvm_errmsg(void);
  * thread to the same page meanwhile are committed or aborted with it
  * (isolation is the application's business).  System calls that write
  * into a protected page (read(2) into a region) fail with EFAULT: touch
- * the page first.  librvm installs its SIGSEGV handler at the first call
- * and passes faults that are not its own to the handler that was
- * installed before; a handler installed later must do the same.
+ * the page first.  When an auto transaction begins while none is active,
+ * librvm makes sure its SIGSEGV handler is installed, and passes faults
+ * that are not its own to the handler it replaced.  A program that
+ * installs a SIGSEGV handler while auto transactions are active must
+ * chain to the one it replaces.
  *
  * @param tid  an initialized tid, not active.
  * @param mode #restore or #no_restore.
