@@ -237,15 +237,17 @@ static int log_records(const char *path, uint64_t *phys, uint64_t *len, int max)
     return n;
 }
 
-static void child_ten_commits_then_die(struct store *s, unsigned life)
+/* arg = life * 100 + number of commits */
+static void child_commits_then_die(struct store *s, unsigned arg)
 {
+    unsigned life = arg / 100, n = arg % 100;
     const char *why;
     rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
     CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
     uint64_t k, l;
     char err[256];
     CHILD_CHECK(store_check(s, &k, &l, err, sizeof err) == 0, "%s", err);
-    for (uint64_t i = k + 1; i <= k + 10; i++) {
+    for (uint64_t i = k + 1; i <= k + n; i++) {
         rc = store_txn(s, i, life, restore, flush, false);
         CHILD_CHECK(rc == RVM_SUCCESS, "commit: %s", rvm_return(rc));
     }
@@ -257,7 +259,7 @@ static void test_corrupt_byte_in_log_stops_recovery_there(void **state)
     struct tctx *c = *state;
     struct store s;
     store_paths(&s, c->dir);
-    run_in_child(child_ten_commits_then_die, &s, 1);
+    run_in_child(child_commits_then_die, &s, 110);
 
     uint64_t phys[16], len[16];
     int n = log_records(s.log, phys, len, 16);
@@ -297,14 +299,19 @@ static void test_corrupt_byte_in_log_stops_recovery_there(void **state)
     if (!strcasestr(msg, "checksum") && !strcasestr(msg, "crc"))
         fail_msg("rvm_errmsg() does not say why recovery stopped: \"%s\"", msg);
 
-    /* A new life writes over the old records; their stale successors
-     * (7..10 of life 1) must never come back. */
-    run_in_child(child_ten_commits_then_die, &s, 2);
+    /* A new life writes one record over the corrupt one.  The stale
+     * records 7..10 of life 1 right behind it carry the very sequence
+     * numbers that come next: only the epoch tells them apart. */
+    run_in_child(child_commits_then_die, &s, 201);
     recover_and_check(&s, &k, &life);
-    assert_int_equal(k, 15);
+    assert_int_equal(k, 6);
     assert_int_equal(life, 2);
+    run_in_child(child_commits_then_die, &s, 310);
     recover_and_check(&s, &k, &life);
-    assert_int_equal(k, 15);
+    assert_int_equal(k, 16);
+    assert_int_equal(life, 3);
+    recover_and_check(&s, &k, &life);
+    assert_int_equal(k, 16);
 }
 
 /* In process: an I/O error fails the commit; the transaction can be
@@ -495,7 +502,7 @@ static void test_log_read_error_fails_initialize_with_eio(void **state)
     struct tctx *c = *state;
     struct store s;
     store_paths(&s, c->dir);
-    run_in_child(child_ten_commits_then_die, &s, 1);
+    run_in_child(child_commits_then_die, &s, 110);
     fault_io_install(5);
     fault_io_fail(FAULT_PREAD, "rvm.log", 1, EIO, -1);
     rvm_options_t o;
