@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -282,9 +283,58 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
-static void run_threads(struct tctx *c, size_t log_len, long trunc)
+/* Mapping, unmapping, flushing and truncating from other threads while
+ * the workers commit. */
+struct churn {
+    pthread_t th;
+    struct tctx *c;
+    volatile int stop;
+    int errors;
+    unsigned commits;
+    char what[160];
+};
+
+static void *churn_run(void *arg)
+{
+    struct churn *ch = arg;
+    const char *seg = t_path(ch->c, "churn");
+    unsigned n = 0;
+    while (!ch->stop) {
+        rvm_region_t r;
+        rvm_init_region(&r);
+        r.data_dev = (char *)seg;
+        r.offset = RVM_MK_OFFSET(0, (n % 4) * rvm_page_size());
+        r.length = rvm_page_size();
+        rvm_return_t rc = rvm_map(&r, NULL);
+        if (rc == RVM_SUCCESS) {
+            rvm_tid_t tid;
+            rvm_init_tid(&tid);
+            unsigned v = n;
+            rc = rvm_begin_transaction(&tid, restore);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_modify_bytes(&tid, r.vmaddr, &v, sizeof v);
+            if (rc == RVM_SUCCESS)
+                rc = rvm_end_transaction(&tid, n % 2 ? flush : no_flush);
+            if (rc == RVM_SUCCESS) {
+                ch->commits++;
+                rc = rvm_unmap(&r);
+            }
+        }
+        if (rc == RVM_SUCCESS)
+            rc = n % 3 == 0 ? rvm_truncate() : rvm_flush();
+        if (rc != RVM_SUCCESS && !ch->errors++)
+            snprintf(ch->what, sizeof ch->what, "round %u: %s %s", n, rvm_return(rc),
+                     rvm_errmsg());
+        n++;
+    }
+    return NULL;
+}
+
+static void run_threads(struct tctx *c, size_t log_len, long trunc, struct churn *ch)
 {
     t_init(c, log_len, trunc);
+    if (ch)
+        assert_int_equal(pthread_create(&ch->th, NULL, churn_run, ch), 0);
     rvm_region_t *a = t_map(c, "a", 0, NTHREADS * SLOT / PS * PS + PS, 0);
     rvm_region_t *b = t_map(c, "b", PS, NTHREADS * SLOT / PS * PS + PS, 0);
     struct worker w[NTHREADS];
@@ -297,6 +347,12 @@ static void run_threads(struct tctx *c, size_t log_len, long trunc)
     }
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(w[i].th, NULL);
+    if (ch) {
+        ch->stop = 1;
+        pthread_join(ch->th, NULL);
+        if (ch->errors)
+            fail_msg("churn thread: %d failed calls, first: %s", ch->errors, ch->what);
+    }
     for (int i = 0; i < NTHREADS; i++)
         if (w[i].failures)
             fail_msg("thread %d: %d failed calls, first %s", i, w[i].failures,
@@ -307,7 +363,8 @@ static void run_threads(struct tctx *c, size_t log_len, long trunc)
         assert_true(t_check_fill(w[i].base[1], SLOT, (unsigned)(i * 10000) + last));
     }
     rvm_stats_t st = t_stats();
-    assert_int_equal(st.n_flush_commit + st.n_no_flush_commit, NTHREADS * NTXN);
+    assert_int_equal(st.n_flush_commit + st.n_no_flush_commit,
+                     NTHREADS * NTXN + (ch ? ch->commits : 0));
     t_reinit(c, trunc);
     a = t_map(c, "a", 0, NTHREADS * SLOT / PS * PS + PS, 0);
     b = t_map(c, "b", PS, NTHREADS * SLOT / PS * PS + PS, 0);
@@ -320,15 +377,22 @@ static void run_threads(struct tctx *c, size_t log_len, long trunc)
 
 static void test_threads_commit_disjoint_ranges(void **state)
 {
-    run_threads(*state, MIB(4), 50);
+    run_threads(*state, MIB(4), 50, NULL);
 }
 
 static void test_threads_commit_with_small_log_and_truncations(void **state)
 {
     struct tctx *c = *state;
-    run_threads(c, KIB(64), 30);
+    run_threads(c, KIB(64), 30, NULL);
     rvm_stats_t st = t_stats();
     (void)st; /* counters restart at initialize; the data check is the test */
+}
+
+static void test_map_unmap_and_truncate_while_threads_commit(void **state)
+{
+    struct tctx *c = *state;
+    struct churn ch = {.c = c};
+    run_threads(c, KIB(128), 40, &ch);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
@@ -347,6 +411,7 @@ int main(void)
         T(test_transaction_larger_than_log_is_etoo_big_and_abortable),
         T(test_threads_commit_disjoint_ranges),
         T(test_threads_commit_with_small_log_and_truncations),
+        T(test_map_unmap_and_truncate_while_threads_commit),
     };
     return cmocka_run_group_tests_name("librvm log", tests, NULL, NULL);
 }
