@@ -1,0 +1,322 @@
+/*
+ * test_limits.c - rvmfs at its edges, on a mount with a small log (1 MiB)
+ * and txn_timeout=1: transactions larger than the log, log wrap-around,
+ * growth past a segment's initial capacity, orphan segments, idle
+ * transactions, unmount and SIGTERM with a transaction open, and many
+ * threads committing at once.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mount_util.h"
+#include "rvmfs.h"
+
+static struct rmount M;
+
+static int setup(void **state)
+{
+    (void)state;
+    return rmount_init(&M, "logsize=1M,txn_timeout=1") < 0 || rmount_start(&M) < 0
+               ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int rc = M.pid ? rmount_stop(&M) : 0;
+    if (rc != 0)
+        rmount_dump_log(&M);
+    rmount_cleanup(&M);
+    return rc == 0 ? 0 : -1;
+}
+
+static int openf(const char *name, int flags)
+{
+    char p[PATH_MAX];
+    return open(rmount_path(&M, name, p), flags, 0644);
+}
+
+static int new_file(const char *name, size_t len, char c)
+{
+    int fd = openf(name, O_RDWR | O_CREAT | O_TRUNC);
+    assert_true(fd >= 0);
+    char buf[65536];
+    memset(buf, c, sizeof(buf));
+    for (size_t off = 0; off < len; off += sizeof(buf)) {
+        size_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
+        assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+    }
+    assert_int_equal(fsync(fd), 0);
+    return fd;
+}
+
+static void assert_content(int fd, size_t len, char c)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, (off_t)len);
+    char *buf = malloc(len + 1);
+    assert_int_equal(pread(fd, buf, len + 1, 0), (ssize_t)len);
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != c)
+            fail_msg("byte %zu is 0x%02x, expected '%c'", i, (unsigned char)buf[i], c);
+    free(buf);
+}
+
+static void test_transaction_larger_than_log_is_enospc_and_stays_abortable(void **s)
+{
+    (void)s;
+    int fd = new_file("huge", 4096, 'a');
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    size_t len = 2 << 20;
+    char *buf = malloc(len);
+    memset(buf, 'b', len);
+    assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+    free(buf);
+    assert_int_equal(rvmfs_commit(fd, 0), -1);
+    assert_int_equal(errno, ENOSPC);
+    struct rvmfs_status st;
+    assert_int_equal(rvmfs_status(fd, &st), 0);
+    assert_true(st.tid != 0);
+    assert_int_equal(rvmfs_abort(fd), 0);
+    assert_content(fd, 4096, 'a');
+    close(fd);
+}
+
+static void test_writes_outside_transactions_wrap_the_log(void **s)
+{
+    (void)s;
+    /* 6 MiB through a 1 MiB log: truncation must make room, many times */
+    int fd = new_file("wrap", 0, 0);
+    char buf[65536];
+    for (int round = 0; round < 6; round++) {
+        memset(buf, 'a' + round, sizeof(buf));
+        for (off_t off = 0; off < (1 << 20); off += sizeof(buf))
+            assert_int_equal(pwrite(fd, buf, sizeof(buf), off), (ssize_t)sizeof(buf));
+    }
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    rmount_kill(&M);
+    assert_int_equal(rmount_start(&M), 0);
+    fd = openf("wrap", O_RDONLY);
+    assert_content(fd, 1 << 20, 'f');
+    close(fd);
+}
+
+static void test_file_grows_past_initial_capacity_outside_transaction(void **s)
+{
+    (void)s;
+    int fd = new_file("grow", 100, 'g');
+    off_t far = (off_t)300 << 20;
+    assert_int_equal(pwrite(fd, "end", 3, far), 3);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, far + 3);
+    char b[100];
+    assert_int_equal(pread(fd, b, 3, far), 3);
+    assert_memory_equal(b, "end", 3);
+    assert_int_equal(pread(fd, b, 100, 0), 100);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(b[i], 'g');
+    assert_int_equal(pread(fd, b, 10, far - 10), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(b[i], 0);
+    struct rvmfs_status rs;
+    assert_int_equal(rvmfs_status(fd, &rs), 0);
+    assert_true(rs.capacity >= (uint64_t)far + 3);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(ftruncate(fd, 100), 0);
+    close(fd);
+}
+
+static void test_write_past_capacity_inside_transaction_is_efbig(void **s)
+{
+    (void)s;
+    int fd = new_file("efbig", 10, 'e');
+    struct rvmfs_status rs;
+    assert_int_equal(rvmfs_status(fd, &rs), 0);
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    assert_int_equal(pwrite(fd, "x", 1, (off_t)rs.capacity + 1), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_int_equal(rvmfs_abort(fd), 0);
+    assert_content(fd, 10, 'e');
+    close(fd);
+}
+
+static int count_segments(void)
+{
+    char p[PATH_MAX + 8];
+    snprintf(p, sizeof(p), "%s/seg", M.store);
+    DIR *d = opendir(p);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_segment_of_unlinked_file_is_removed(void **s)
+{
+    (void)s;
+    int before = count_segments();
+    int fd = new_file("orphan", 5000, 'o');
+    close(fd);
+    assert_int_equal(count_segments(), before + 1);
+    char p[PATH_MAX];
+    assert_int_equal(unlink(rmount_path(&M, "orphan", p)), 0);
+    for (int i = 0; i < 300 && count_segments() > before; i++)
+        usleep(10000);
+    assert_int_equal(count_segments(), before);
+}
+
+static void test_idle_transaction_is_aborted_after_txn_timeout(void **s)
+{
+    (void)s;
+    int fd = new_file("idle", 100, 'i');
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    assert_int_equal(pwrite(fd, "zzzz", 4, 98), 4);
+    struct rvmfs_status st = {0};
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(rvmfs_status(fd, &st), 0);
+        if (st.tid == 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(st.tid, 0);
+    assert_content(fd, 100, 'i');
+    close(fd);
+}
+
+static void test_unmount_aborts_open_transaction_and_exits_zero(void **s)
+{
+    (void)s;
+    int fd = new_file("unmount", 100, 'u');
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    assert_int_equal(pwrite(fd, "zzzz", 4, 0), 4);
+    close(fd);
+    assert_int_equal(rmount_stop(&M), 0);
+    assert_int_equal(rmount_start(&M), 0);
+    fd = openf("unmount", O_RDONLY);
+    assert_content(fd, 100, 'u');
+    close(fd);
+}
+
+static void test_sigterm_flushes_and_exits_zero(void **s)
+{
+    (void)s;
+    int fd = new_file("sigterm", 0, 0);
+    assert_int_equal(pwrite(fd, "no_flush", 8, 0), 8); /* committed no_flush */
+    close(fd);
+    assert_int_equal(kill(M.pid, SIGTERM), 0);
+    int st;
+    assert_int_equal(waitpid(M.pid, &st, 0), M.pid);
+    M.pid = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    rmount_kill(&M); /* detaches the mountpoint if still attached */
+    assert_int_equal(rmount_start(&M), 0);
+    char b[8];
+    fd = openf("sigterm", O_RDONLY);
+    assert_int_equal(pread(fd, b, 8, 0), 8);
+    assert_memory_equal(b, "no_flush", 8);
+    close(fd);
+}
+
+#define THREADS 8
+#define ROUNDS 100
+
+static void *committer(void *arg)
+{
+    long id = (long)arg;
+    char name[32], buf[3000];
+    snprintf(name, sizeof(name), "conc%ld", id);
+    int fd = openf(name, O_RDWR | O_CREAT | O_TRUNC);
+    int shared = openf("conc_shared", O_RDWR);
+    if (fd < 0 || shared < 0)
+        return (void *)1;
+    for (int r = 0; r < ROUNDS; r++) {
+        memset(buf, 'A' + r % 26, sizeof(buf));
+        if (rvmfs_begin(fd, 0, NULL) < 0 || pwrite(fd, buf, sizeof(buf), 0) != sizeof(buf))
+            return (void *)2;
+        if (r % 4 == 3) {
+            if (rvmfs_abort(fd) < 0)
+                return (void *)3;
+        } else if (rvmfs_commit(fd, r % 2 ? RVMFS_NO_FLUSH : 0) < 0) {
+            return (void *)4;
+        }
+        /* a write of its own to a file the others write too */
+        if (pwrite(shared, buf, 64, id * 64) != 64)
+            return (void *)5;
+    }
+    close(fd);
+    close(shared);
+    return NULL;
+}
+
+static void test_concurrent_transactions_on_many_files(void **s)
+{
+    (void)s;
+    close(new_file("conc_shared", THREADS * 64, '.'));
+    pthread_t th[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, committer, (void *)i), 0);
+    for (int i = 0; i < THREADS; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        assert_null(rc);
+    }
+    /* last round (99) aborts: round 98's bytes stay */
+    char want = (char)('A' + 98 % 26);
+    for (int i = 0; i < THREADS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "conc%d", i);
+        int fd = openf(name, O_RDONLY);
+        assert_content(fd, 3000, want);
+        close(fd);
+    }
+    int fd = openf("conc_shared", O_RDONLY);
+    char buf[THREADS * 64];
+    assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], (char)('A' + 99 % 26));
+    close(fd);
+}
+
+int main(void)
+{
+    rmount_require_fuse();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transaction_larger_than_log_is_enospc_and_stays_abortable),
+        cmocka_unit_test(test_writes_outside_transactions_wrap_the_log),
+        cmocka_unit_test(test_file_grows_past_initial_capacity_outside_transaction),
+        cmocka_unit_test(test_write_past_capacity_inside_transaction_is_efbig),
+        cmocka_unit_test(test_segment_of_unlinked_file_is_removed),
+        cmocka_unit_test(test_idle_transaction_is_aborted_after_txn_timeout),
+        cmocka_unit_test(test_unmount_aborts_open_transaction_and_exits_zero),
+        cmocka_unit_test(test_sigterm_flushes_and_exits_zero),
+        cmocka_unit_test(test_concurrent_transactions_on_many_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
