@@ -183,10 +183,58 @@ static int dict_add(struct rvm_log *L, struct log_img *batch)
  * Place and write the batch.  *durable_upto is set to the last image
  * known durable (NULL for none) even on failure.
  */
+/*
+ * After a failed write or force: apply the durable records, then start a
+ * new epoch with a forced status write.  Records of the failed batch keep
+ * the old epoch, so recovery can never follow them.  Leader only.
+ */
+static int heal(struct rvm_log *L)
+{
+    pthread_mutex_lock(&L->mu);
+    bool poisoned = L->poisoned;
+    pthread_mutex_unlock(&L->mu);
+    if (!poisoned)
+        return 0;
+    int rc = log_truncate(L, false);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&L->status_mu);
+    pthread_mutex_lock(&L->mu);
+    uint64_t h = L->head, hs = L->head_seq, epoch = L->epoch + 1;
+    pthread_mutex_unlock(&L->mu);
+    rc = h == L->tail ? status_write(L, h, hs, epoch, NULL, 0) : -EIO;
+    if (rc == 0) {
+        pthread_mutex_lock(&L->mu);
+        L->epoch = epoch;
+        L->poisoned = false;
+        pthread_mutex_unlock(&L->mu);
+    }
+    pthread_mutex_unlock(&L->status_mu);
+    return rc;
+}
+
+int log_heal(struct rvm_log *L)
+{
+    pthread_mutex_lock(&L->mu);
+    while (L->leader)
+        pthread_cond_wait(&L->cond, &L->mu);
+    L->leader = true;
+    pthread_mutex_unlock(&L->mu);
+    int rc = heal(L);
+    pthread_mutex_lock(&L->mu);
+    L->leader = false;
+    pthread_cond_broadcast(&L->cond);
+    pthread_mutex_unlock(&L->mu);
+    return rc;
+}
+
 static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img **durable_upto)
 {
     *durable_upto = NULL;
-    int rc = dict_add(L, batch);
+    int rc = heal(L);
+    if (rc < 0)
+        return rc;
+    rc = dict_add(L, batch);
     if (rc < 0)
         return rc;
     struct log_img *placed = NULL;
@@ -259,19 +307,17 @@ static void lead(struct rvm_log *L)
         rc = batch ? batch_write(L, batch, &upto) : (upto = NULL, 0);
     }
     if (rc < 0) {
-        /* Forget what was written after the last force: the next leader
-         * overwrites it with the same sequence numbers.  Clear the first
-         * header there so that a record that did reach the disk is not
-         * replayed if nothing overwrites it. */
+        /* What was written after the last force may or may not be on disk,
+         * each record whole or not.  Rewind, and poison the log: no record
+         * goes out again until a new epoch makes those stale records
+         * unreachable (log_heal), or a rewritten record could chain into
+         * one of them. */
         pthread_mutex_lock(&L->mu);
         L->tail = L->durable_pos;
         L->next_seq = L->durable_seq;
+        L->poisoned = true;
         pthread_mutex_unlock(&L->mu);
         L->wlen = 0;
-        unsigned char zero[LOG_REC_MIN] = {0};
-        if (L->D - L->tail % L->D >= LOG_REC_MIN &&
-            L->io->pwrite(L->f, zero, sizeof zero, 2 * L->S + L->tail % L->D) >= 0)
-            L->io->sync(L->f);
     }
 
     pthread_mutex_lock(&L->mu);

@@ -31,6 +31,7 @@ struct rvm_log {
     uint64_t q_count;
     uint64_t next_ticket, durable_ticket, fail_gen;
     bool leader, truncating;
+    bool poisoned;              /* a write or force failed: log_heal first */
 
     /* leader only */
     uint64_t tail, next_seq;

@@ -86,6 +86,32 @@ int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
     return rc;
 }
 
+/* Make the new name durable: fsync the directory holding it. */
+static void sync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir)
+        return;
+    if (slash) {
+        memcpy(dir, path, n ? n : 1);
+        dir[n ? n : 1] = 0;
+    } else {
+        strcpy(dir, ".");
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/*
+ * The log is built under a temporary name and linked into place only
+ * when its status block is durable: a crash while creating leaves no
+ * file under the log's name that is not a log.
+ */
 int log_create(const char *path, uint64_t data_size, long mode)
 {
     const rvm_io_methods *io = rvm_io();
@@ -93,7 +119,13 @@ int log_create(const char *path, uint64_t data_size, long mode)
     data_size = (data_size + 4095) & ~(uint64_t)4095;
     if (data_size < LOG_MIN_DATA_SIZE)
         return -ERANGE;
-    int rc = io->open(path, O_RDWR | O_CREAT | O_EXCL, (mode_t)mode, &f);
+    if (access(path, F_OK) == 0)
+        return -EEXIST;
+    char tmp[4096 + 16];
+    if (strlen(path) + 10 >= sizeof tmp)
+        return -ENAMETOOLONG;
+    snprintf(tmp, sizeof tmp, "%s.creating", path);
+    int rc = io->open(tmp, O_RDWR | O_CREAT | O_TRUNC, (mode_t)mode, &f);
     if (rc < 0)
         return rc;
     uint64_t S = LOG_STATUS_SIZE_DEFAULT;
@@ -119,10 +151,21 @@ int log_create(const char *path, uint64_t data_size, long mode)
     rc = status_write(&L, 0, 1, 1, NULL, 0);
     if (rc < 0)
         goto fail;
-    return io->close(f);
+    if ((rc = io->close(f)) < 0) {
+        unlink(tmp);
+        return rc;
+    }
+    rc = link(tmp, path) < 0 ? -errno : 0;
+    /* Filesystems without hard links: rename (the name was free above). */
+    if (rc == -EPERM || rc == -ENOTSUP || rc == -ENOSYS)
+        rc = rename(tmp, path) < 0 ? -errno : 0;
+    unlink(tmp);
+    if (rc == 0)
+        sync_dir_of(path);
+    return rc;
 fail:
     io->close(f);
-    unlink(path);
+    unlink(tmp);
     return rc;
 }
 

@@ -101,7 +101,8 @@ rvm_return_t rvm_initialize(const char *version, rvm_options_t *opts)
             if (!ret)
                 ret = rc == -ENOMEM ? RVM_ENO_MEMORY
                     : rc == -EPROTO ? RVM_ELOG_VERSION_SKEW
-                    : rc == -EINVAL || rc == -ENOENT ? RVM_ELOG : RVM_EIO;
+                    : rc == -EINVAL || rc == -ENOENT || rc == -EISDIR || rc == -EACCES ||
+                      rc == -ENOTDIR || rc == -ELOOP || rc == -EPERM ? RVM_ELOG : RVM_EIO;
             seg_free_all();
             free(rvm.log_dev);
             rvm.log_dev = NULL;

@@ -28,6 +28,7 @@ struct seg {
     uint64_t last_seq;          /* newest log record naming it (log.mu) */
     uint64_t queued;            /* queued images naming it (log.mu) */
     bool in_dict;               /* in the durable dictionary (status_mu) */
+    uint64_t dev, ino;          /* identity of the file, once open */
     struct seg *next;
 };
 
@@ -110,6 +111,7 @@ int log_open(const char *path, struct rvm_log **out);     /* recovers */
 int log_close(struct rvm_log *log);
 int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
 int log_flush(struct rvm_log *log);
+int log_heal(struct rvm_log *log);      /* after a failed force: new epoch */
 int log_truncate(struct rvm_log *log, bool automatic);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
 void log_lock(struct rvm_log *log);    /* guards seg->queued, last_seq */

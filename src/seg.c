@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,10 @@ static struct seg *seg_new(uint64_t id, const char *path)
     return s;
 }
 
+/*
+ * A segment is a file, whatever its name: two names of one file (a
+ * symlink, a hard link) are one segment, found by device and inode.
+ */
 struct seg *seg_get(const char *path, int *err)
 {
     pthread_mutex_lock(&rvm.seg_mu);
@@ -38,21 +43,48 @@ struct seg *seg_get(const char *path, int *err)
     for (s = rvm.segs; s; s = s->next)
         if (strcmp(s->path, path) == 0)
             break;
-    if (!s)
-        s = seg_new(next_id, path);
-    if (s)
+    if (s) {
         s->refs++;
-    pthread_mutex_unlock(&rvm.seg_mu);
-    if (!s) {
-        *err = -ENOMEM;
-        return NULL;
+        pthread_mutex_unlock(&rvm.seg_mu);
+        int rc = seg_open(s, true);
+        if (rc < 0) {
+            seg_unpin(s);
+            *err = rc;
+            return NULL;
+        }
+        return s;
     }
-    int rc = seg_open(s, true);
+    pthread_mutex_unlock(&rvm.seg_mu);
+    const rvm_io_methods *io = rvm_io();
+    rvm_io_file *f;
+    int rc = io->open(path, O_RDWR | O_CREAT, 0600, &f);
     if (rc < 0) {
-        seg_unpin(s);
         *err = rc;
         return NULL;
     }
+    struct stat st;
+    int fd = io->fd(f);
+    bool known = fd >= 0 && fstat(fd, &st) == 0;
+    pthread_mutex_lock(&rvm.seg_mu);
+    for (s = rvm.segs; s && known; s = s->next)
+        if (s->file && s->dev == (uint64_t)st.st_dev && s->ino == (uint64_t)st.st_ino)
+            break;
+    if (s) {
+        io->close(f);
+    } else if ((s = seg_new(next_id, path))) {
+        s->file = f;
+        if (known) {
+            s->dev = st.st_dev;
+            s->ino = st.st_ino;
+        }
+    } else {
+        io->close(f);
+    }
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&rvm.seg_mu);
+    if (!s)
+        *err = -ENOMEM;
     return s;
 }
 
@@ -116,8 +148,15 @@ int seg_open(struct seg *s, bool create)
 {
     pthread_mutex_lock(&rvm.seg_mu);
     int rc = 0;
-    if (!s->file)
+    if (!s->file) {
         rc = s->io->open(s->path, O_RDWR | (create ? O_CREAT : 0), 0600, &s->file);
+        struct stat st;
+        int fd = rc == 0 ? s->io->fd(s->file) : -1;
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            s->dev = st.st_dev;
+            s->ino = st.st_ino;
+        }
+    }
     pthread_mutex_unlock(&rvm.seg_mu);
     return rc;
 }

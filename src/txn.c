@@ -23,13 +23,32 @@ static __thread struct rvm_txn *spare;
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 
+/* Records of exited threads and overflow go to a pool, never to free():
+ * see tid_check. */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rvm_txn *pool;
+
+static void pool_put(struct rvm_txn *t)
+{
+    pthread_mutex_lock(&pool_mu);
+    t->next = pool;
+    pool = t;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+static struct rvm_txn *pool_get(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    struct rvm_txn *t = pool;
+    if (t)
+        pool = t->next;
+    pthread_mutex_unlock(&pool_mu);
+    return t;
+}
+
 static void spare_free(void *p)
 {
-    struct rvm_txn *t = p;
-    free(t->r);
-    free(t->regs);
-    free(t->arena);
-    free(t);
+    pool_put(p);
 }
 
 static void spare_key_init(void)
@@ -71,15 +90,22 @@ static rvm_return_t tid_check(rvm_tid_t *tid, struct rvm_txn **out)
         return ret;
     if (!tid || tid->struct_id != rvm_tid_id || !tid->tid)
         return RVM_ETID;
-    *out = tid->tid;
-    if ((*out)->tid != tid)
+    /* Transaction records are never returned to malloc, so a stale copy
+     * of a tid still points at readable memory: check it is this very
+     * transaction, alive. */
+    struct rvm_txn *t = tid->tid;
+    if (!t->active || t->tid != tid || t->id != (uint64_t)tid->reserved)
         return RVM_ETID;
+    *out = t;
     return RVM_SUCCESS;
 }
 
 rvm_bool_t rvm_tid_active(const rvm_tid_t *tid)
 {
-    return tid && tid->struct_id == rvm_tid_id && tid->tid ? rvm_true : rvm_false;
+    if (!tid || tid->struct_id != rvm_tid_id || !tid->tid)
+        return rvm_false;
+    const struct rvm_txn *t = tid->tid;
+    return t->active && t->tid == tid && t->id == (uint64_t)tid->reserved ? rvm_true : rvm_false;
 }
 
 rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
@@ -94,9 +120,13 @@ rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
     struct rvm_txn *t = spare;
     if (t)
         spare_set(NULL);
+    if (!t)
+        t = pool_get();
     if (!t && !(t = calloc(1, sizeof *t)))
         return RVM_ENO_MEMORY;
     t->mode = mode;
+    t->active = true;
+    t->commit_failed = false;
     t->tid = tid;
     gettimeofday(&tid->uname, NULL);
     pthread_mutex_lock(&rvm.txn_mu);
@@ -272,17 +302,20 @@ static void txn_end(rvm_tid_t *tid, struct rvm_txn *t)
     }
     if (c)
         c->used = 0;
+    /* The id stays: a stale tid copy must still see a different one
+     * once the record is reused (see tid_check). */
     struct rvm_txn keep = {.r = t->r, .cap = t->cap, .regs = t->regs, .regcap = t->regcap,
-                           .arena = c};
-    if (!spare && t->cap <= 1024) {
-        *t = keep;
-        spare_set(t);
-    } else {
-        free(t->r);
-        free(t->regs);
-        free(c);
-        free(t);
+                           .arena = c, .id = t->id};
+    if (t->cap > 1024) {
+        free(keep.r);
+        keep.r = NULL;
+        keep.cap = 0;
     }
+    *t = keep;
+    if (!spare)
+        spare_set(t);
+    else
+        pool_put(t);
 }
 
 rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
@@ -293,6 +326,12 @@ rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
         return ret;
     if (t->mode != restore)
         return RVM_EMODE;
+    /* Its record may be on disk: it must become unreachable before the
+     * abort can be honest. */
+    if (t->commit_failed && rvm.log && log_heal(rvm.log) < 0) {
+        rvm_set_errmsg("abort: the log cannot be made to forget the failed commit");
+        return RVM_EIO;
+    }
     /* Twins first: ranges saved by an earlier, failed commit are older. */
     if (t->is_auto)
         auto_abort(t);
@@ -388,6 +427,7 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         if (mode == flush) {
             img_free(img);
             if (rc < 0) {
+                t->commit_failed = true;
                 char prev[256];
                 snprintf(prev, sizeof prev, "%s", rvm_errmsg());
                 rvm_set_errmsg("commit failed: %s%s%s", strerror(-rc), *prev ? ": " : "", prev);

@@ -41,6 +41,8 @@ struct rvm_txn {
     struct auto_page *pages;    /* auto mode: pages written, with twins */
     size_t npages, pagecap;
     bool is_auto;
+    bool active;
+    bool commit_failed;         /* a flush commit's force failed */
 };
 
 
