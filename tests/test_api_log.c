@@ -287,8 +287,8 @@ static void *worker_run(void *arg)
  * the workers commit. */
 struct churn {
     pthread_t th;
-    struct tctx *c;
-    volatile int stop;
+    const char *seg;
+    int stop;  /* atomic */
     int errors;
     unsigned commits;
     char what[160];
@@ -297,9 +297,9 @@ struct churn {
 static void *churn_run(void *arg)
 {
     struct churn *ch = arg;
-    const char *seg = t_path(ch->c, "churn");
+    const char *seg = ch->seg;
     unsigned n = 0;
-    while (!ch->stop) {
+    while (!__atomic_load_n(&ch->stop, __ATOMIC_ACQUIRE)) {
         rvm_region_t r;
         rvm_init_region(&r);
         r.data_dev = (char *)seg;
@@ -348,7 +348,7 @@ static void run_threads(struct tctx *c, size_t log_len, long trunc, struct churn
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(w[i].th, NULL);
     if (ch) {
-        ch->stop = 1;
+        __atomic_store_n(&ch->stop, 1, __ATOMIC_RELEASE);
         pthread_join(ch->th, NULL);
         if (ch->errors)
             fail_msg("churn thread: %d failed calls, first: %s", ch->errors, ch->what);
@@ -391,7 +391,7 @@ static void test_threads_commit_with_small_log_and_truncations(void **state)
 static void test_map_unmap_and_truncate_while_threads_commit(void **state)
 {
     struct tctx *c = *state;
-    struct churn ch = {.c = c};
+    struct churn ch = {.seg = t_path(c, "churn")};
     run_threads(c, KIB(128), 40, &ch);
 }
 
