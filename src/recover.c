@@ -156,8 +156,45 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
     return rc;
 }
 
+static rvm_progress_fn progress_fn;
+static void *progress_arg;
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void rvm_set_progress(rvm_progress_fn fn, void *arg)
+{
+    pthread_mutex_lock(&progress_mu);
+    progress_fn = fn;
+    progress_arg = arg;
+    pthread_mutex_unlock(&progress_mu);
+}
+
+static void progress(struct log_scan *s, uint64_t start)
+{
+    pthread_mutex_lock(&progress_mu);
+    rvm_progress_fn fn = progress_fn;
+    void *arg = progress_arg;
+    pthread_mutex_unlock(&progress_mu);
+    if (fn) {
+        uint64_t total = s->end == UINT64_MAX ? s->data_size : s->end - start;
+        uint64_t done = s->pos - start;
+        fn(done < total ? done : total, total, arg);
+    }
+}
+
+/* The walk's end is known now: all of it is done. */
+static void progress_done(uint64_t walked)
+{
+    pthread_mutex_lock(&progress_mu);
+    rvm_progress_fn fn = progress_fn;
+    void *arg = progress_arg;
+    pthread_mutex_unlock(&progress_mu);
+    if (fn)
+        fn(walked, walked, arg);
+}
+
 int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
 {
+    uint64_t start = s->pos;
     struct touched t = {0};
     struct window w = {0};
     const unsigned char *rec;
@@ -166,14 +203,19 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
     *n_applied = 0;
     *n_skipped = 0;
     while ((rc = log_scan_next(s, &rec, &len)) == 1) {
-        if (w.len + len > WINDOW_BYTES && w.n && (rc = window_apply(&w, &t, n_skipped)) < 0)
-            break;
+        if (w.len + len > WINDOW_BYTES && w.n) {
+            if ((rc = window_apply(&w, &t, n_skipped)) < 0)
+                break;
+            progress(s, start);
+        }
         if ((rc = window_add(&w, rec, len)) < 0)
             break;
         (*n_applied)++;
     }
     if (rc == 0 && w.n)
         rc = window_apply(&w, &t, n_skipped);
+    if (rc == 0)
+        progress_done(s->pos - start);
     /* Durability point: after these syncs the applied records are in the
      * segments, and only then may the caller free their log space. */
     for (size_t i = 0; rc == 0 && i < t.n; i++)

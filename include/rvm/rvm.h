@@ -522,6 +522,22 @@ const char *rvm_errmsg(void);
  */
 rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode);
 
+/**
+ * Called by recovery (inside rvm_initialize) and by truncation as records
+ * are applied: done is the number of log bytes walked so far, total the
+ * most there can be (the log bytes between head and the end of the walk,
+ * or the whole log when recovery does not know yet where the records
+ * end).  It runs in the thread that applies the records and must not
+ * call librvm.
+ */
+typedef void (*rvm_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/**
+ * Install (or with NULL remove) the progress callback.  Process-wide; may
+ * be called before rvm_initialize().  Thread-safe.
+ */
+void rvm_set_progress(rvm_progress_fn fn, void *arg);
+
 /** True when the tid is initialized and its transaction is active. */
 rvm_bool_t rvm_tid_active(const rvm_tid_t *tid);
 /**@}*/
