@@ -28,7 +28,13 @@
  *   idle longer than the mount's txn_timeout (aborted).
  * - Shared mappings: dirty pages reach the daemon only when the kernel
  *   writes them back.  Before a commit, msync(MS_SYNC) the range you
- *   changed; rvmfs_commit_mapped() does both.
+ *   changed; rvmfs_commit_mapped() does both.  Dirty pages still in the
+ *   kernel at an abort are discarded whatever made them dirty, so msync a
+ *   mapping before rvmfs_begin() if it holds changes made earlier.
+ * - Capacity: inside one transaction a file can grow up to its capacity
+ *   (rvmfs_status(): at least 256 MiB, or twice its size when the daemon
+ *   first opened it); writes beyond it fail with EFBIG.  Outside a
+ *   transaction files grow up to 1 TiB.
  *
  * Every function returns 0 on success and -1 with errno set on failure,
  * like the system calls they wrap.  Errors common to all of them:
