@@ -557,6 +557,51 @@ static void test_write_error_while_creating_log_removes_it(void **state)
     assert_true(t_file_exists(o.log_dev));
 }
 
+/* The force of a commit fails; the caller aborts; then the power goes.
+ * The record may have reached the disk anyway (a failed fsync says
+ * nothing about what was written): it must not be replayed. */
+static void child_abort_after_failed_sync(struct store *s, unsigned arg)
+{
+    child_open(s, arg, 0);
+    child_commits(s, 1, 3, flush);
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    rvm_return_t rc = store_txn_open(s, &tid, 4, 1, restore);
+    CHILD_CHECK(rc == RVM_SUCCESS, "open txn: %s", rvm_return(rc));
+    fault_io_fail(FAULT_SYNC, "rvm.log", 1, EIO, arg % 2 ? 0 : 2);
+    rc = rvm_end_transaction(&tid, flush);
+    CHILD_CHECK(rc == RVM_EIO, "commit with a failing force: %s", rvm_return(rc));
+    rc = rvm_abort_transaction(&tid);
+    CHILD_CHECK(rc == RVM_SUCCESS || rc == RVM_EIO, "abort: %s", rvm_return(rc));
+    if (rc == RVM_EIO) {
+        /* not healed yet: a retry once the disk is back must work */
+        fault_io_reset();
+        rc = rvm_abort_transaction(&tid);
+        CHILD_CHECK(rc == RVM_SUCCESS, "abort retry: %s", rvm_return(rc));
+    }
+    static const enum fault_keep keeps[] = {FAULT_KEEP_ALL, FAULT_KEEP_RANDOM,
+                                            FAULT_KEEP_PREFIX, FAULT_KEEP_NONE};
+    fault_io_crash(keeps[(arg / 2) % 4], FAULT_NO_TEAR);
+}
+
+static void test_aborted_commit_after_failed_force_never_comes_back(void **state)
+{
+    struct tctx *c = *state;
+    for (unsigned arg = 0; arg < 16; arg++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "heal%u", arg);
+        struct store s;
+        store_paths(&s, t_path(c, sub));
+        assert_int_equal(mkdir(s.dir, 0700), 0);
+        run_in_child(child_abort_after_failed_sync, &s, arg);
+        uint64_t k, life;
+        recover_and_check(&s, &k, &life);
+        if (k != 3)
+            fail_msg("arg %u: recovered k=%llu, expected 3 (4 was aborted)", arg,
+                     (unsigned long long)k);
+    }
+}
+
 static int f_teardown(void **state)
 {
     int rc = t_teardown(state);
@@ -576,6 +621,7 @@ int main(void)
         T(test_eio_on_log_write_fails_commit_and_process_goes_on),
         T(test_enospc_on_log_write_fails_commit_and_process_goes_on),
         T(test_eio_on_log_sync_fails_commit_and_abort_sticks),
+        T(test_aborted_commit_after_failed_force_never_comes_back),
         T(test_failed_flush_keeps_no_flush_commits_queued),
         T(test_segment_write_error_in_truncate_keeps_log),
         T(test_crash_in_first_commit_of_fresh_store),
