@@ -293,7 +293,7 @@ static void lead(struct rvm_log *L)
     pthread_mutex_unlock(&L->mu);
 
     struct log_img *upto;
-    struct log_img *merged = (rvm.flags & RVM_COALESCE_TRANS) ? batch_coalesce(L, batch) : NULL;
+    struct log_img *merged = (OPT(flags) & RVM_COALESCE_TRANS) ? batch_coalesce(L, batch) : NULL;
     int rc;
     bool coalesced = merged != NULL;
     if (coalesced) {
@@ -368,8 +368,8 @@ static void lead(struct rvm_log *L)
     if (rc < 0)
         L->fail_gen++;
     L->leader = false;
-    if (rvm.truncate_pct > 0 &&
-        (L->durable_pos - L->head) * 100 > (uint64_t)rvm.truncate_pct * L->D) {
+    long pct = OPT(truncate_pct);
+    if (pct > 0 && (L->durable_pos - L->head) * 100 > (uint64_t)pct * L->D) {
         L->trunc_wanted = true;
         pthread_cond_signal(&L->tcond);
     }
@@ -393,7 +393,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
         img->segs[k]->queued++;
     int rc = 0;
     if (!flush_it) {
-        if (L->q_bytes >= rvm.flush_buf_len && !L->leader)
+        if (L->q_bytes >= OPT(flush_buf_len) && !L->leader)
             lead(L); /* a failure leaves the commit queued for a later flush */
     } else {
         bool shared = false;

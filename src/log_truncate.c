@@ -39,7 +39,7 @@ int log_truncate(struct rvm_log *L, bool automatic)
     uint64_t n_applied = 0, n_skipped = 0;
     if (end != st.head) {
         struct log_scan scan;
-        log_scan_init(&scan, L->io, L->f, &st, end, rvm.recovery_buf_len);
+        log_scan_init(&scan, L->io, L->f, &st, end, OPT(recovery_buf_len));
         rc = log_apply_walk(&scan, &n_applied, &n_skipped);
         if (rc == 0 && scan.pos < end) {
             rvm_set_errmsg("truncation found a bad record: %s", scan.why);

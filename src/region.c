@@ -116,7 +116,7 @@ rvm_return_t rvm_map(rvm_region_t *region, rvm_options_t *opts)
         return RVM_EOFFSET;
     if (region->length % ps || (uintptr_t)region->vmaddr % ps)
         return RVM_ERANGE;
-    bool priv = ((opts ? opts->flags : 0) | rvm.flags) & RVM_MAP_PRIVATE;
+    bool priv = ((opts ? opts->flags : 0) | OPT(flags)) & RVM_MAP_PRIVATE;
 
     char path[PATH_MAX];
     int rc = canon_path(region->data_dev, path);

@@ -56,14 +56,14 @@ static rvm_return_t options_check(const rvm_options_t *o)
 
 static void options_apply(const rvm_options_t *o)
 {
-    rvm.truncate_pct = o->truncate;
-    rvm.flags = o->flags;
+    OPT_SET(truncate_pct, o->truncate);
+    OPT_SET(flags, o->flags);
     if (o->flush_buf_len)
-        rvm.flush_buf_len = o->flush_buf_len < MIN_FLUSH_BUF_LEN ? MIN_FLUSH_BUF_LEN
-                                                                   : o->flush_buf_len;
+        OPT_SET(flush_buf_len, o->flush_buf_len < MIN_FLUSH_BUF_LEN ? MIN_FLUSH_BUF_LEN
+                                                                     : o->flush_buf_len);
     if (o->recovery_buf_len)
-        rvm.recovery_buf_len = o->recovery_buf_len < MIN_RECOVERY_BUF_LEN
-                                   ? MIN_RECOVERY_BUF_LEN : o->recovery_buf_len;
+        OPT_SET(recovery_buf_len, o->recovery_buf_len < MIN_RECOVERY_BUF_LEN
+                                      ? MIN_RECOVERY_BUF_LEN : o->recovery_buf_len);
 }
 
 rvm_return_t rvm_initialize(const char *version, rvm_options_t *opts)
@@ -188,10 +188,10 @@ rvm_return_t rvm_query(rvm_options_t *opts, rvm_region_t *region)
         if (!only)
             return RVM_EREGION;
     }
-    opts->truncate = rvm.truncate_pct;
-    opts->flags = rvm.flags;
-    opts->flush_buf_len = rvm.flush_buf_len;
-    opts->recovery_buf_len = rvm.recovery_buf_len;
+    opts->truncate = OPT(truncate_pct);
+    opts->flags = OPT(flags);
+    opts->flush_buf_len = OPT(flush_buf_len);
+    opts->recovery_buf_len = OPT(recovery_buf_len);
     if (opts->from_heap) {
         free(opts->log_dev);
         opts->log_dev = rvm.log_dev ? strdup(rvm.log_dev) : NULL;

@@ -15,6 +15,10 @@
 #include "rvm/rvm.h"
 #include "rvm_io.h"
 
+/* Options may change under running threads (rvm_set_options). */
+#define OPT(field) __atomic_load_n(&rvm.field, __ATOMIC_RELAXED)
+#define OPT_SET(field, v) __atomic_store_n(&rvm.field, (v), __ATOMIC_RELAXED)
+
 #define STATS_ADD(field, n) __atomic_fetch_add(&rvm.stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* A segment known to this process. Never freed before rvm_terminate. */
