@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -268,6 +270,15 @@ int main(int argc, char *argv[])
     if (rc < 0) {
         fprintf(stderr, "rvmfs: cannot open store %s: %s\n", fs.store,
                 strerror(-rc));
+        goto out_args;
+    }
+    /* One daemon per store: the lock lives as long as the daemon (the fd
+     * survives daemonizing); rvmctl recover checks the same lock. */
+    int lockfd = open(fs.log_path, O_RDONLY | O_CLOEXEC);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "rvmfs: %s: %s\n", fs.log_path,
+                errno == EWOULDBLOCK ? "in use by another rvmfs or rvmctl; "
+                                       "unmount it first" : strerror(errno));
         goto out_args;
     }
     struct rlimit rl;

@@ -181,6 +181,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
             len = file_stat_text(n, buf, sizeof(buf));
         else if (n->ino == FUSE_ROOT_ID)
             len = store_stat_text(buf, sizeof(buf));
+        else /* answers on every file: tools use it to recognise a mount */
+            len = snprintf(buf, sizeof(buf), "type=%s\nstore=%s\n",
+                           n->kind == NODE_DIR ? "directory" : "other", fs.store);
     } else if (is_user(name) && !is_rvm(name)) {
         char path[4096];
         backing_path(n, path, sizeof(path));
@@ -217,15 +220,12 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         return;
     }
     static const char reg_names[] = RVMFS_XATTR_TXN "\0" RVMFS_XATTR_STAT;
-    static const char root_names[] = RVMFS_XATTR_STAT;
-    const char *ours = NULL;
-    size_t ourlen = 0;
+    static const char other_names[] = RVMFS_XATTR_STAT;
+    const char *ours = other_names;
+    size_t ourlen = sizeof(other_names);
     if (n->kind == NODE_REG) {
         ours = reg_names;
         ourlen = sizeof(reg_names);
-    } else if (n->ino == FUSE_ROOT_ID) {
-        ours = root_names;
-        ourlen = sizeof(root_names);
     }
     char path[4096];
     backing_path(n, path, sizeof(path));
