@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -315,6 +316,64 @@ static void test_map_private_from_initialize_flags(void **state)
     }
 }
 
+/* Is [addr, addr+len) a file mapping of path, per /proc/self/maps? */
+static int is_file_mapping(const void *addr, size_t len, const char *path)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    char line[8192];
+    int found = 0;
+    uintptr_t a = (uintptr_t)addr;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        if (a >= lo && a + len <= hi) {
+            found = strstr(line, path) != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void test_map_private_is_a_lazy_file_mapping(void **state)
+{
+    struct tctx *c = *state;
+    if (access("/proc/self/maps", R_OK) != 0)
+        skip();
+    t_init(c, MIB(1), 50);
+    rvm_region_t *p = t_map(c, "priv", 0, 4 * PS, RVM_MAP_PRIVATE);
+    rvm_region_t *n = t_map(c, "plain", 0, 4 * PS, 0);
+    assert_int_equal(is_file_mapping(p->vmaddr, 4 * PS, t_path(c, "priv")), 1);
+    assert_int_equal(is_file_mapping(n->vmaddr, 4 * PS, t_path(c, "plain")), 0);
+}
+
+static void test_set_options_map_private_applies_to_later_maps(void **state)
+{
+    struct tctx *c = *state;
+    if (access("/proc/self/maps", R_OK) != 0)
+        skip();
+    t_init(c, MIB(1), 50);
+    rvm_region_t *before = t_map(c, "before", 0, PS, 0);
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.flags = RVM_MAP_PRIVATE;
+    assert_rvm_ok(rvm_set_options(&o));
+    rvm_region_t *after = t_map(c, "after", 0, PS, 0);
+    assert_int_equal(is_file_mapping(before->vmaddr, PS, t_path(c, "before")), 0);
+    assert_int_equal(is_file_mapping(after->vmaddr, PS, t_path(c, "after")), 1);
+    t_commit_bytes(after->vmaddr, "late", 4, flush);
+    t_commit_bytes(before->vmaddr, "early", 5, flush);
+    assert_rvm_ok(rvm_truncate());
+    char b[5];
+    t_read_file(t_path(c, "after"), 0, b, 4);
+    assert_memory_equal(b, "late", 4);
+    t_read_file(t_path(c, "before"), 0, b, 5);
+    assert_memory_equal(b, "early", 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int main(void)
@@ -338,6 +397,8 @@ int main(void)
         T(test_remap_after_unmap_shows_committed_bytes),
         T(test_map_private_behaves_like_map),
         T(test_map_private_from_initialize_flags),
+        T(test_map_private_is_a_lazy_file_mapping),
+        T(test_set_options_map_private_applies_to_later_maps),
     };
     return cmocka_run_group_tests_name("librvm map", tests, NULL, NULL);
 }
