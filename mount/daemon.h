@@ -84,6 +84,7 @@ struct rvmfs {
     bool rvm_up;
     bool threads_up;
     atomic_bool stopping;
+    atomic_bool dropped_no_restore; /* rvm_terminate will say EUNCOMMIT */
 };
 
 extern struct rvmfs fs;
@@ -146,6 +147,7 @@ int txn_abort(struct node *n);
 void txn_abort_all(void);
 void txn_expire(unsigned idle_s);
 int txn_describe(struct node *n, char *buf, size_t len);
+size_t txn_list(char *buf, size_t len);
 int txn_info(struct node *n, uint64_t *tid, uint64_t *ranges, uint64_t *bytes,
              uint64_t *age_ms);
 /* Run fn(n, t, arg) with n->mu held and t = the file's transaction locked

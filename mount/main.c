@@ -156,7 +156,8 @@ static void shutdown_store(void)
     store_orphans_collect();
     nodes_unmap_all();
     rc = rvm_terminate();
-    if (rc != RVM_SUCCESS)
+    if (rc != RVM_SUCCESS &&
+        !(rc == RVM_EUNCOMMIT && atomic_load(&fs.dropped_no_restore)))
         fprintf(stderr, "rvmfs: rvm_terminate: %s\n", rvm_return(rc));
     fs.rvm_up = false;
     nodes_fini();

@@ -148,7 +148,8 @@ void seg_unmap(struct node *n)
     if (!n->base)
         return;
     rvm_return_t rc = rvm_unmap(&n->region);
-    if (rc != RVM_SUCCESS)
+    if (rc != RVM_SUCCESS &&
+        !(rc == RVM_EUNCOMMIT && atomic_load(&fs.dropped_no_restore)))
         fprintf(stderr, "rvmfs: unmap of segment %s failed: %s\n",
                 n->segname, rvm_return(rc));
     free(n->region.data_dev);

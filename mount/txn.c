@@ -363,6 +363,10 @@ static void txn_sweep(unsigned idle_s, bool all)
                 if (t->active) {
                     txn_retire(t);
                     pthread_mutex_unlock(&t->mu);
+                    fprintf(stderr, "rvmfs: transaction %llu (no_restore) "
+                            "dropped uncommitted at unmount\n",
+                            (unsigned long long)t->id);
+                    atomic_store(&fs.dropped_no_restore, true);
                     txn_put(t);
                 } else {
                     pthread_mutex_unlock(&t->mu);
@@ -409,6 +413,37 @@ int txn_info(struct node *n, uint64_t *tid, uint64_t *ranges, uint64_t *bytes,
     return 0;
 }
 
+/* One line per active transaction, for the store's user.rvm.stat. */
+size_t txn_list(char *buf, size_t len)
+{
+    struct cds_lfht_iter it;
+    size_t used = 0;
+    rcu_thread_online();
+    urcu_memb_read_lock();
+    cds_lfht_first(fs.txns, &it);
+    for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it));
+         cds_lfht_next(fs.txns, &it)) {
+        struct txn *t = caa_container_of(hn, struct txn, hnode);
+        pthread_mutex_lock(&t->mu);
+        if (t->active && used < len) {
+            int n = snprintf(buf + used, len - used,
+                             "txn=%llu age_ms=%llu idle_ms=%llu files=%d "
+                             "ranges=%llu bytes=%llu%s\n",
+                             (unsigned long long)t->id,
+                             (unsigned long long)ts_ms_since(&t->began),
+                             (unsigned long long)ts_ms_since(&t->last_use),
+                             t->nmembers, (unsigned long long)t->ranges,
+                             (unsigned long long)t->bytes,
+                             t->no_restore ? " no_restore" : "");
+            if (n > 0)
+                used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+        }
+        pthread_mutex_unlock(&t->mu);
+    }
+    urcu_memb_read_unlock();
+    return used;
+}
+
 int txn_describe(struct node *n, char *buf, size_t len)
 {
     uint64_t tid, ranges, bytes, age;
@@ -426,6 +461,10 @@ int txn_with(struct node *n,
 {
     int rc = 0;
     pthread_mutex_lock(&n->mu);
+    if (!n->base) { /* a failed remap left the file without memory */
+        pthread_mutex_unlock(&n->mu);
+        return -EIO;
+    }
     if (writepage && atomic_load(&n->discard_wb) > 0) {
         pthread_mutex_unlock(&n->mu);
         return 1;

@@ -132,7 +132,7 @@ static int store_stat_text(char *buf, size_t len)
     if (rvm_get_stats(&s) != RVM_SUCCESS)
         return -EIO;
 #define U(x) ((unsigned long long)(x))
-    return snprintf(buf, len,
+    int n = snprintf(buf, len,
         "store=%s\nlog=%s\nlog_size=%llu\nlog_used=%llu\nlog_records=%llu\n"
         "records_written=%llu\ntruncations=%llu\nauto_truncations=%llu\n"
         "bytes_truncated=%llu\nbegun=%llu\ncommitted=%llu\n"
@@ -151,6 +151,9 @@ static int store_stat_text(char *buf, size_t len)
         U(s.n_forces), U(s.n_group_commits), U(s.no_flush_pending),
         U(s.n_recovered_records), U(s.recovery_usec));
 #undef U
+    if (n < 0 || (size_t)n >= len)
+        return n;
+    return n + (int)txn_list(buf + n, len - (size_t)n);
 }
 
 static void reply_value(fuse_req_t req, const char *val, size_t len, size_t size)
@@ -167,7 +170,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         size_t size)
 {
     struct node *n = node_find(ino);
-    char buf[2048];
+    static __thread char buf[65536]; /* the store's text lists transactions */
     int len = -ENODATA;
     if (!n) {
         fuse_reply_err(req, ESTALE);
