@@ -315,6 +315,61 @@ static void test_aborted_commit_after_failed_force_never_comes_back(void **state
     }
 }
 
+/* Records bigger than the recovery buffer: one 192 KiB transaction and
+ * a few small ones, left in the log by a process that dies. */
+static void child_big_record_then_die(struct store *s, unsigned arg)
+{
+    (void)arg;
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.log_dev = s->log;
+    o.truncate = 0;
+    o.create_log_file = rvm_true;
+    o.create_log_size = RVM_MK_OFFSET(0, MIB(1));
+    rvm_return_t rc = RVM_INIT(&o);
+    CHILD_CHECK(rc == RVM_SUCCESS, "init: %s", rvm_return(rc));
+    rvm_region_t r;
+    rvm_init_region(&r);
+    r.data_dev = s->sega;
+    r.length = KIB(256);
+    rc = rvm_map(&r, NULL);
+    CHILD_CHECK(rc == RVM_SUCCESS, "map: %s", rvm_return(rc));
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    CHILD_CHECK(rvm_begin_transaction(&tid, no_restore) == RVM_SUCCESS, "begin");
+    CHILD_CHECK(rvm_set_range(&tid, r.vmaddr, KIB(192)) == RVM_SUCCESS, "set_range");
+    t_fill(r.vmaddr, KIB(192), 77);
+    CHILD_CHECK(rvm_end_transaction(&tid, flush) == RVM_SUCCESS, "end");
+    for (unsigned i = 0; i < 3; i++) {
+        CHILD_CHECK(rvm_begin_transaction(&tid, restore) == RVM_SUCCESS, "begin");
+        CHILD_CHECK(rvm_modify_bytes(&tid, r.vmaddr + KIB(200) + i * 8, "smallrec", 8) ==
+                        RVM_SUCCESS, "modify");
+        CHILD_CHECK(rvm_end_transaction(&tid, flush) == RVM_SUCCESS, "end");
+    }
+}
+
+static void test_recovery_reads_records_bigger_than_its_buffer(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    run_in_child(child_big_record_then_die, &s, 0);
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.log_dev = s.log;
+    o.recovery_buf_len = MIN_RECOVERY_BUF_LEN;
+    assert_rvm_ok(RVM_INIT(&o));
+    rvm_stats_t st = t_stats();
+    assert_int_equal(st.n_recovered_records, 4);
+    unsigned char *buf = malloc(KIB(256));
+    assert_non_null(buf);
+    t_read_file(s.sega, 0, buf, KIB(256));
+    assert_true(t_check_fill(buf, KIB(192), 77));
+    for (unsigned i = 0; i < 3; i++)
+        assert_memory_equal(buf + KIB(200) + i * 8, "smallrec", 8);
+    free(buf);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -326,6 +381,7 @@ int main(void)
         T(test_corrupt_byte_in_log_stops_recovery_there),
         T(test_crash_in_first_commit_of_fresh_store),
         T(test_aborted_commit_after_failed_force_never_comes_back),
+        T(test_recovery_reads_records_bigger_than_its_buffer),
     };
     return cmocka_run_group_tests_name("librvm power loss", tests, NULL, NULL);
 }
