@@ -395,6 +395,40 @@ static void test_map_unmap_and_truncate_while_threads_commit(void **state)
     run_threads(c, KIB(128), 40, &ch);
 }
 
+static void test_one_transaction_over_a_hundred_segments(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    enum { NSEG = 100 };
+    rvm_region_t *r[NSEG];
+    char name[32];
+    for (int i = 0; i < NSEG; i++) {
+        snprintf(name, sizeof name, "many%03d", i);
+        r[i] = t_map(c, name, 0, PS, 0);
+    }
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    for (int i = 0; i < NSEG; i++)
+        assert_rvm_ok(rvm_modify_bytes(tid, r[i]->vmaddr + i, &i, sizeof i));
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    t_reinit(c, 0);
+    for (int i = 0; i < NSEG; i++) {
+        snprintf(name, sizeof name, "many%03d", i);
+        rvm_region_t *m = t_map(c, name, 0, PS, 0);
+        int v;
+        memcpy(&v, m->vmaddr + i, sizeof v);
+        assert_int_equal(v, i);
+        t_unmap(c, m);
+    }
+    assert_rvm_ok(rvm_truncate());
+    for (int i = 0; i < NSEG; i += 17) {
+        snprintf(name, sizeof name, "many%03d", i);
+        int v;
+        t_read_file(t_path(c, name), (size_t)i, &v, sizeof v);
+        assert_int_equal(v, i);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int main(void)
@@ -412,6 +446,7 @@ int main(void)
         T(test_threads_commit_disjoint_ranges),
         T(test_threads_commit_with_small_log_and_truncations),
         T(test_map_unmap_and_truncate_while_threads_commit),
+        T(test_one_transaction_over_a_hundred_segments),
     };
     return cmocka_run_group_tests_name("librvm log", tests, NULL, NULL);
 }

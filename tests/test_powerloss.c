@@ -370,6 +370,32 @@ static void test_recovery_reads_records_bigger_than_its_buffer(void **state)
     free(buf);
 }
 
+/* Power loss while rvm_initialize recovers: at its nth sync. */
+static void child_crash_in_recovery(struct store *s, unsigned arg)
+{
+    fault_io_install(arg);
+    static const enum fault_keep keeps[] = {FAULT_KEEP_NONE, FAULT_KEEP_RANDOM,
+                                            FAULT_KEEP_PREFIX, FAULT_KEEP_ALL};
+    fault_io_crash_at_sync(NULL, 1 + arg % 3, keeps[(arg / 3) % 4], FAULT_TEAR_RANDOM);
+    const char *why;
+    rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
+    CHILD_CHECK(rc == RVM_SUCCESS || rc == RVM_EIO, "%s: %s", why, rvm_return(rc));
+    fault_io_crash(FAULT_KEEP_NONE, FAULT_NO_TEAR);
+}
+
+static void test_power_loss_during_recovery_loses_nothing(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    run_in_child(child_commits_then_die, &s, 112);
+    for (unsigned arg = 0; arg < 12; arg++)
+        run_in_child(child_crash_in_recovery, &s, arg);
+    uint64_t k, life;
+    recover_and_check(&s, &k, &life);
+    assert_int_equal(k, 12);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -382,6 +408,7 @@ int main(void)
         T(test_crash_in_first_commit_of_fresh_store),
         T(test_aborted_commit_after_failed_force_never_comes_back),
         T(test_recovery_reads_records_bigger_than_its_buffer),
+        T(test_power_loss_during_recovery_loses_nothing),
     };
     return cmocka_run_group_tests_name("librvm power loss", tests, NULL, NULL);
 }

@@ -15,9 +15,9 @@
 
 #include "rvm/rvm.h"
 
-#define T_MAX_REGIONS 64
+#define T_MAX_REGIONS 256
 #define T_MAX_TIDS 64
-#define T_MAX_PATHS 64
+#define T_MAX_PATHS 256
 
 #define KIB(n) ((size_t)(n) * 1024u)
 #define MIB(n) ((size_t)(n) * 1024u * 1024u)
