@@ -6,6 +6,10 @@
 #                                                when they cannot run here
 #   test_rvmctl.sh man RVMCTL MANPAGE            the man page renders
 #                                                without warnings
+#   test_rvmctl.sh readme README TOUR            README shows every command
+#                                                of docs/tour.sh
+#   test_rvmctl.sh tour RVMCTL RVMFS TOUR        docs/tour.sh runs as is
+#                                                (exit 77 without FUSE)
 # Each check is one behaviour, named for it.  Exit 1 if any failed.
 set -u
 
@@ -332,7 +336,45 @@ man_tests() {
     done
 }
 
+readme_tests() {
+    local readme=$rvmctl tour=$third n=0 line
+    # The commands are the single-quoted arguments of `step`, whole
+    # lines of them; README must show each line as it is.
+    while IFS= read -r line; do
+        n=$((n + 1))
+        grep -qxF -- "$line" "$readme" && pass "readme_shows_tour_line_$n" \
+            || fail "readme_shows_tour_line_$n" "README.md lacks: $line"
+    done < <(python3 - "$tour" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+for cmd in re.findall(r"^step '(.*?)'$", src, re.S | re.M):
+    for line in cmd.split("\n"):
+        print(line)
+PY
+)
+    [ "$n" -gt 10 ] && pass tour_has_steps || fail tour_has_steps "only $n lines found"
+}
+
+tour_tests() {
+    local rvmfs=$third tour=${4:?tour.sh}
+    [ -x "$rvmfs" ] || skip "the rvmfs daemon ($rvmfs) is not built"
+    [ -c /dev/fuse ] || skip "no /dev/fuse on this machine"
+    command -v fusermount3 >/dev/null || skip "fusermount3 is not installed (Debian: fuse3)"
+    mnt="$T/mnt"
+    PATH="$(dirname "$rvmctl"):$(dirname "$rvmfs"):$PATH" \
+        run bash "$tour" "$T/store" "$mnt"
+    if [ "$rc" -eq 0 ] && grep -qx 'balance=55' "$T/out" && grep -qx 'end=clean' "$T/out"; then
+        pass tour_runs_and_recovers_after_crash
+    else
+        fail tour_runs_and_recovers_after_crash "exit $rc"
+        tail -n 20 "$T/out" | sed 's/^/    stdout: /'
+        tail -n 5 "$T/err" | sed 's/^/    stderr: /'
+    fi
+}
+
 case $mode in
+readme) readme_tests ;;
+tour) tour_tests "$@" ;;
 store) store_tests ;;
 mount) mount_tests ;;
 man) man_tests ;;
