@@ -235,6 +235,12 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
     if (rc < 0)
         return rc;
     rc = dict_add(L, batch);
+    if (rc == -ENOSPC) {
+        /* The dictionary is full of segments named by live records: apply
+         * them, which empties it of all but this batch's segments. */
+        if ((rc = log_truncate(L, false)) == 0)
+            rc = dict_add(L, batch);
+    }
     if (rc < 0)
         return rc;
     struct log_img *placed = NULL;

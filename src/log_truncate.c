@@ -48,15 +48,16 @@ int log_truncate(struct rvm_log *L, bool automatic)
         log_scan_done(&scan);
     }
     if (rc == 0) {
-        /* Segments with nothing left in the log and no mapping leave the
-         * dictionary with this status write. */
+        /* Segments with nothing left in the log leave the dictionary with
+         * this status write (mapped or not: a later commit adds them
+         * again), so it holds only what live records name. */
         pthread_mutex_lock(&L->status_mu);
         struct seg **drop = NULL;
         size_t ndrop = 0, cap = 0;
         pthread_mutex_lock(&L->mu);
         pthread_mutex_lock(&rvm.seg_mu);
         for (struct seg *s = rvm.segs; s; s = s->next) {
-            if (!s->in_dict || s->nmapped || s->queued || s->last_seq >= end_seq)
+            if (!s->in_dict || s->queued || s->last_seq >= end_seq)
                 continue;
             if (ndrop == cap) {
                 cap = cap ? cap * 2 : 16;

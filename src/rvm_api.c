@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "rvm_internal.h"
 
@@ -81,6 +82,13 @@ rvm_return_t rvm_initialize(const char *version, rvm_options_t *opts)
     if (rvm.state == 1) {
         pthread_mutex_unlock(&rvm.init_mu);
         return RVM_SUCCESS;
+    }
+    /* A segment with records in flight keeps a descriptor open: allow as
+     * many as the hard limit does. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     memset(&rvm.stats, 0, sizeof rvm.stats);
     rvm.flush_buf_len = FLUSH_BUF_LEN;

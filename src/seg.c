@@ -98,15 +98,26 @@ void seg_unpin(struct seg *s)
 /*
  * Forget segments nothing refers to any more: not mapped, not being
  * mapped, not in the dictionary (so no live record names them), nothing
- * queued.  Their files are closed, so a daemon that touches many files
- * over its life holds descriptors only for the ones in use.
+ * queued; and close the files of mapped ones in that state.  A daemon
+ * that maps many files holds descriptors only for those with records in
+ * flight.
  */
 void seg_gc_locked(void)
 {
     struct seg **pp = &rvm.segs;
     while (*pp) {
         struct seg *s = *pp;
-        if (s->nmapped || s->refs || s->in_dict || s->queued) {
+        if (s->refs || s->in_dict || s->queued) {
+            pp = &s->next;
+            continue;
+        }
+        if (s->nmapped) {
+            /* Mapped but idle: its descriptor is not needed until a
+             * truncation writes to it again (seg_open reopens it). */
+            if (s->file) {
+                s->io->close(s->file);
+                s->file = NULL;
+            }
             pp = &s->next;
             continue;
         }

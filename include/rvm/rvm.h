@@ -281,6 +281,8 @@ void rvm_free_region(rvm_region_t *region);
  * checksum or sequence check; rvm_errmsg() then says where and why.
  * With NULL opts or no log_dev, transactions work in memory only.
  * A second call while initialized returns #RVM_SUCCESS and changes nothing.
+ * Each segment with records in flight holds a file descriptor, so the
+ * call raises the soft RLIMIT_NOFILE to the hard limit.
  * After rvm_terminate() RVM may be initialized again.
  *
  * @param version must be #RVM_VERSION (use #RVM_INIT).
