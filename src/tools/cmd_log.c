@@ -174,7 +174,8 @@ static void print_row(const struct log_rec_hdr *h, uint64_t pos, const char *crc
                       const struct log_rec_range *r, const char *path)
 {
     const char *type = h->type == LOG_REC_WRAP ? "wrap" :
-                       h->ntrans > 1 ? "batch" : "trans";
+                       (h->flags & LOG_REC_F_BATCH) || h->ntrans > 1 ? "batch" :
+                       "trans";
 
     printf("%-8llu %-8llu %-5s %-12llu %-8llu %-4s ", (unsigned long long)h->seq,
            (unsigned long long)h->tid, type, (unsigned long long)pos,

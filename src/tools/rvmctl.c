@@ -457,18 +457,24 @@ static void *progress_main(void *arg)
     return NULL;
 }
 
-/* Refuse to recover under a running daemon: if it holds a lock on the
- * log, so do we for a moment. */
-static int log_busy(const char *log)
+/*
+ * One program per log: the rvmfs daemon holds an exclusive flock on its
+ * log while it runs, and recover holds one until it exits, so neither can
+ * start under the other.  Returns 0 when locked (or when locks are not
+ * supported there), -1 when the log is in use.
+ */
+static int log_lock(const char *log)
 {
-    int fd = open(log, O_RDONLY | O_CLOEXEC), busy = 0;
+    int fd = open(log, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0)
         return 0;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-        busy = 1;
-    close(fd);
-    return busy;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        return busy ? -1 : 0;
+    }
+    return 0;   /* fd stays open: the lock lasts until exit */
 }
 
 int cmd_recover(int argc, char **argv)
@@ -507,7 +513,7 @@ int cmd_recover(int argc, char **argv)
         return rv;
     if (!realpath(log, abslog))
         return ctl_err("cannot resolve %s: %s", log, strerror(errno));
-    if (log_busy(abslog))
+    if (log_lock(abslog) < 0)
         return ctl_err("the log %s is in use; unmount the store first "
                        "(fusermount3 -u MOUNTPOINT)", log);
 

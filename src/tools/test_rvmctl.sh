@@ -309,6 +309,8 @@ mount_tests() {
     check abort_of_no_restore_refused 1 --err 'commit it|refused' -- "$rvmctl" abort "$a"
     check commit_of_no_restore 0 --out '^committed' -- "$rvmctl" commit "$a"
 
+    check recover_refuses_mounted_store 1 --err 'in use' -- "$rvmctl" recover "$store"
+
     fusermount3 -u "$mnt" && wait "$daemon_pid"
     daemon_pid=
     check status_of_store_after_unmount 0 --out '^end=clean$' -- "$rvmctl" status "$store"
