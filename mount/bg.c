@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct inval {
@@ -40,6 +41,27 @@ static void inval_release(struct inval *iv)
         free(iv);
 }
 
+/* The kernel keeps its cached file size after an invalidation, and a
+ * mapping faults against it without asking: after an abort that made the
+ * file longer again, pages past the stale size would SIGBUS.  Storing the
+ * file's last page (its true bytes) raises the kernel's size to ours. */
+static void size_push(fuse_ino_t ino, struct node *n)
+{
+    char page[4096];
+    pthread_rwlock_rdlock(&n->maplock);
+    uint64_t size = seg_size(n), start = 0;
+    if (size && n->base) {
+        start = (size - 1) & ~(uint64_t)(sizeof(page) - 1);
+        memcpy(page, n->base + SEG_HDR + start, size - start);
+    }
+    pthread_rwlock_unlock(&n->maplock);
+    if (!size)
+        return;
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size - start);
+    bv.buf[0].mem = page;
+    fuse_lowlevel_notify_store(fs.se, ino, (off_t)start, &bv, 0);
+}
+
 static void *inval_main(void *arg)
 {
     (void)arg;
@@ -57,8 +79,10 @@ static void *inval_main(void *arg)
         pthread_mutex_unlock(&bg_mu);
         /* Returns once the kernel dropped the pages; their writeback (aborted
          * bytes) reached the write handler, which discarded it. */
-        if (!atomic_load(&fs.stopping) && fs.se)
+        if (!atomic_load(&fs.stopping) && fs.se) {
             fuse_lowlevel_notify_inval_inode(fs.se, iv->ino, 0, 0);
+            size_push(iv->ino, iv->n);
+        }
         atomic_fetch_sub(&iv->n->discard_wb, 1);
         node_txn_unref(iv->n);
         pthread_mutex_lock(&bg_mu);

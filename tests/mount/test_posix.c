@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
@@ -313,6 +314,63 @@ static void sc_attrs(struct trace *t)
     R(t, "statvfs", statvfs(t->root, &sv) == 0 && sv.f_bsize > 0);
 }
 
+/* fsx-like: random writes, truncations, reads and writes through a shared
+ * mapping, the same sequence on both sides. */
+static void sc_random(struct trace *t)
+{
+    enum { MAXLEN = 1 << 20, OPS = 3000 };
+    int fd = open(P(t, "r"), O_RDWR | O_CREAT, 0644);
+    char *map = mmap(NULL, MAXLEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *buf = malloc(65536);
+    uint32_t x = 777;
+    off_t size = 0;
+#define RND() (x = x * 1103515245u + 12345u, x >> 8)
+    for (int op = 0; op < OPS; op++) {
+        uint32_t r = RND() % 10;
+        off_t off = RND() % MAXLEN;
+        size_t len = 1 + RND() % 65536;
+        if (off + (off_t)len > MAXLEN)
+            len = (size_t)(MAXLEN - off);
+        if (r < 4) {
+            memset(buf, (int)(RND() & 0xff), len);
+            buf[0] = (char)op;
+            R(t, "pwrite", pwrite(fd, buf, len, off));
+            if (off + (off_t)len > size)
+                size = off + (off_t)len;
+        } else if (r < 5) {
+            off_t ns = RND() % 5 ? RND() % MAXLEN : 0;
+            R(t, "ftruncate", ftruncate(fd, ns));
+            size = ns;
+        } else if (r < 8) {
+            ssize_t n = pread(fd, buf, len, off);
+            uint32_t h = 2166136261u;
+            for (ssize_t i = 0; i < n; i++)
+                h = (h ^ (uint8_t)buf[i]) * 16777619u;
+            tr(t, "pread %zd %08x", n, h);
+        } else if (r < 9 && size > 0) {
+            off_t o = RND() % size;
+            size_t l = 1 + RND() % 4096;
+            if (o + (off_t)l > size)
+                l = (size_t)(size - o);
+            memset(map + o, (int)(RND() & 0xff), l);
+        } else {
+            R(t, "msync", msync(map, MAXLEN, MS_SYNC));
+        }
+    }
+#undef RND
+    R(t, "msync", msync(map, MAXLEN, MS_SYNC));
+    munmap(map, MAXLEN);
+    close(fd);
+    free(buf);
+    rec_file(t, "r");
+}
+
+static void test_random_operations_like_plain_fs(void **s)
+{
+    (void)s;
+    run_both(sc_random, "random");
+}
+
 static void test_write_pwrite_read_like_plain_fs(void **s)
 {
     (void)s;
@@ -362,7 +420,7 @@ static void test_everything_survives_remount(void **s)
      * mount must show exactly the same tree and bytes */
     struct trace a = {NULL, 0, 0, M.mnt}, b = {NULL, 0, 0, M.mnt};
     const char *files[] = {"rw/f", "trunc/f", "large/big", "rename/b/y",
-                           "links/h", "attrs/f"};
+                           "links/h", "attrs/f", "random/r"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         rec_file(&a, files[i]);
     rec_dir(&a, "dirs");
@@ -408,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_rename_and_unlink_like_plain_fs),
         cmocka_unit_test(test_symlinks_and_hard_links_like_plain_fs),
         cmocka_unit_test(test_chmod_utimens_statfs_like_plain_fs),
+        cmocka_unit_test(test_random_operations_like_plain_fs),
         cmocka_unit_test(test_everything_survives_remount),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

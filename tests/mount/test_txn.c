@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -403,6 +404,96 @@ static void test_status_and_flush_work_on_the_root_directory(void **state)
     close(fd);
 }
 
+/* Random writes, truncations and mapped writes, in and out of
+ * transactions that commit or abort, checked against a model; then a
+ * crash must leave exactly the model's committed state. */
+static void test_random_transactions_match_a_model(void **state)
+{
+    (void)state;
+    enum { MAXLEN = 256 << 10, OPS = 2000 };
+    char *cur = calloc(1, MAXLEN), *com = calloc(1, MAXLEN), *buf = malloc(MAXLEN);
+    size_t cur_size = 0, com_size = 0;
+    bool in_txn = false;
+    int fd = open_new("model", 0, 0);
+    char *map = mmap(NULL, MAXLEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    uint32_t x = getenv("RVMFS_TEST_SEED") ? (uint32_t)atoi(getenv("RVMFS_TEST_SEED")) : 4242;
+#define RND() (x = x * 1103515245u + 12345u, x >> 8)
+    for (int op = 0; op < OPS; op++) {
+        uint32_t r = RND() % 12;
+        size_t off = RND() % MAXLEN, len = 1 + RND() % 8192;
+        if (off + len > MAXLEN)
+            len = MAXLEN - off;
+        if (r < 4) {
+            memset(buf, (int)(RND() & 0xff), len);
+            assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+            memcpy(cur + off, buf, len);
+            if (off + len > cur_size)
+                cur_size = off + len;
+        } else if (r < 5) {
+            size_t ns = RND() % MAXLEN;
+            assert_int_equal(ftruncate(fd, (off_t)ns), 0);
+            if (ns < cur_size)
+                memset(cur + ns, 0, cur_size - ns);
+            cur_size = ns;
+        } else if (r < 6 && cur_size > 0) {
+            size_t o = RND() % cur_size, l = 1 + RND() % 3000;
+            if (o + l > cur_size)
+                l = cur_size - o;
+            int c = (int)(RND() & 0xff);
+            memset(map + o, c, l);
+            memset(cur + o, c, l);
+            assert_int_equal(msync(map, MAXLEN, MS_SYNC), 0);
+        } else if (r < 8) {
+            if (!in_txn) {
+                assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+                in_txn = true;
+            }
+        } else if (r < 9) {
+            if (in_txn) {
+                assert_int_equal(rvmfs_commit(fd, RND() % 2 ? RVMFS_NO_FLUSH : 0), 0);
+                in_txn = false;
+            }
+        } else if (r < 10) {
+            if (in_txn) {
+                assert_int_equal(rvmfs_abort(fd), 0);
+                in_txn = false;
+                memcpy(cur, com, MAXLEN);
+                cur_size = com_size;
+            }
+        } else {
+            assert_int_equal(fsize(fd), (off_t)cur_size);
+            assert_int_equal(pread(fd, buf, MAXLEN, 0), (ssize_t)cur_size);
+            if (memcmp(buf, cur, cur_size) != 0)
+                fail_msg("op %d: file differs from the model", op);
+            if (cur_size && memcmp(map, cur, cur_size) != 0)
+                fail_msg("op %d: mapping differs from the model", op);
+        }
+        if (!in_txn) {
+            memcpy(com, cur, MAXLEN);
+            com_size = cur_size;
+        }
+    }
+#undef RND
+    if (in_txn)
+        assert_int_equal(rvmfs_commit(fd, 0), 0);
+    else
+        assert_int_equal(fsync(fd), 0);
+    munmap(map, MAXLEN);
+    close(fd);
+    rmount_kill(&M);
+    assert_int_equal(rmount_start(&M), 0);
+    char p[PATH_MAX];
+    fd = open(rmount_path(&M, "model", p), O_RDONLY);
+    assert_int_equal(fsize(fd), (off_t)cur_size);
+    assert_int_equal(pread(fd, buf, MAXLEN, 0), (ssize_t)cur_size);
+    assert_memory_equal(buf, cur, cur_size);
+    close(fd);
+    free(cur);
+    free(com);
+    free(buf);
+}
+
 int main(void)
 {
     rmount_require_fuse();
@@ -424,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_unknown_ioctl_is_enotty),
         cmocka_unit_test(test_no_restore_transaction_cannot_abort),
         cmocka_unit_test(test_status_and_flush_work_on_the_root_directory),
+        cmocka_unit_test(test_random_transactions_match_a_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
