@@ -322,6 +322,8 @@ static void sc_random(struct trace *t)
     int fd = open(P(t, "r"), O_RDWR | O_CREAT, 0644);
     char *map = mmap(NULL, MAXLEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     char *buf = malloc(65536);
+    if (!buf || map == MAP_FAILED)
+        fail_msg("setup failed");
     uint32_t x = 777;
     off_t size = 0;
 #define RND() (x = x * 1103515245u + 12345u, x >> 8)

@@ -412,6 +412,8 @@ static void test_random_transactions_match_a_model(void **state)
     (void)state;
     enum { MAXLEN = 256 << 10, OPS = 2000 };
     char *cur = calloc(1, MAXLEN), *com = calloc(1, MAXLEN), *buf = malloc(MAXLEN);
+    if (!cur || !com || !buf)
+        fail_msg("out of memory");
     size_t cur_size = 0, com_size = 0;
     bool in_txn = false;
     int fd = open_new("model", 0, 0);
