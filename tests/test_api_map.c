@@ -255,6 +255,40 @@ static void test_remap_after_unmap_shows_committed_bytes(void **state)
     assert_memory_equal(a->vmaddr + 10, "committed", 9);
 }
 
+static void test_remap_applies_queued_no_flush_commits(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    rvm_region_t *a = t_map(c, "seg", 0, PS, 0);
+    t_commit_bytes(a->vmaddr + 5, "queued", 6, no_flush);
+    t_unmap(c, a);
+    a = t_map(c, "seg", 0, PS, 0);
+    assert_memory_equal(a->vmaddr + 5, "queued", 6);
+    t_unmap(c, a);
+    a = t_map(c, "seg", 0, PS, RVM_MAP_PRIVATE);
+    assert_memory_equal(a->vmaddr + 5, "queued", 6);
+}
+
+static void test_map_far_beyond_4_gib(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    size_t off = (size_t)5 << 30; /* 5 GiB: the file stays sparse */
+    rvm_region_t *r;
+    rvm_return_t rc = t_try_map(c, "far", off, 2 * PS, NULL, 0, &r);
+    if (rc == RVM_EIO)
+        skip(); /* the file system cannot hold such a file */
+    assert_rvm_ok(rc);
+    t_commit_bytes(r->vmaddr + PS + 3, "far away", 8, flush);
+    assert_rvm_ok(rvm_truncate());
+    char b[8];
+    t_read_file(t_path(c, "far"), off + PS + 3, b, 8);
+    assert_memory_equal(b, "far away", 8);
+    t_reinit(c, 0);
+    r = t_map(c, "far", off, 2 * PS, 0);
+    assert_memory_equal(r->vmaddr + PS + 3, "far away", 8);
+}
+
 static void test_map_private_behaves_like_map(void **state)
 {
     struct tctx *c = *state;
@@ -395,6 +429,8 @@ int main(void)
         T(test_unmap_of_unmapped_region_is_eregion),
         T(test_unmap_with_uncommitted_changes_is_euncommit),
         T(test_remap_after_unmap_shows_committed_bytes),
+        T(test_remap_applies_queued_no_flush_commits),
+        T(test_map_far_beyond_4_gib),
         T(test_map_private_behaves_like_map),
         T(test_map_private_from_initialize_flags),
         T(test_map_private_is_a_lazy_file_mapping),
