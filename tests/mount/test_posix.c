@@ -321,9 +321,9 @@ static void sc_random(struct trace *t)
     enum { MAXLEN = 1 << 20, OPS = 3000 };
     int fd = open(P(t, "r"), O_RDWR | O_CREAT, 0644);
     char *map = mmap(NULL, MAXLEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    char *buf = malloc(65536);
-    if (!buf || map == MAP_FAILED)
-        fail_msg("setup failed");
+    static char buf[65536];
+    if (map == MAP_FAILED)
+        fail_msg("mmap failed");
     uint32_t x = 777;
     off_t size = 0;
 #define RND() (x = x * 1103515245u + 12345u, x >> 8)
@@ -363,7 +363,6 @@ static void sc_random(struct trace *t)
     R(t, "msync", msync(map, MAXLEN, MS_SYNC));
     munmap(map, MAXLEN);
     close(fd);
-    free(buf);
     rec_file(t, "r");
 }
 

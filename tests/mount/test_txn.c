@@ -411,9 +411,7 @@ static void test_random_transactions_match_a_model(void **state)
 {
     (void)state;
     enum { MAXLEN = 256 << 10, OPS = 2000 };
-    char *cur = calloc(1, MAXLEN), *com = calloc(1, MAXLEN), *buf = malloc(MAXLEN);
-    if (!cur || !com || !buf)
-        fail_msg("out of memory");
+    static char cur[MAXLEN], com[MAXLEN], buf[MAXLEN];
     size_t cur_size = 0, com_size = 0;
     bool in_txn = false;
     int fd = open_new("model", 0, 0);
@@ -491,9 +489,6 @@ static void test_random_transactions_match_a_model(void **state)
     assert_int_equal(pread(fd, buf, MAXLEN, 0), (ssize_t)cur_size);
     assert_memory_equal(buf, cur, cur_size);
     close(fd);
-    free(cur);
-    free(com);
-    free(buf);
 }
 
 int main(void)
