@@ -122,7 +122,6 @@ static void test_no_flush_queue_is_written_past_flush_buf_len(void **state)
     rvm_stats_t st = t_stats();
     /* 200 KiB queued against a 64 KiB queue: some went to the log */
     assert_true(st.log_bytes_written > 0);
-    assert_true(st.no_flush_pending < 100);
     assert_rvm_ok(rvm_flush());
     t_reinit(c, 0);
     r = t_map(c, "seg", 0, 64 * PS, 0);

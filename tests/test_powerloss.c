@@ -396,6 +396,69 @@ static void test_power_loss_during_recovery_loses_nothing(void **state)
     assert_int_equal(k, 12);
 }
 
+/* A segment leaves the log's dictionary when a truncation finds it
+ * unmapped with no records left; mapped again, its next record must find
+ * it back in the dictionary, durably, before a power loss. */
+static void child_segment_rejoins_dictionary(struct store *s, unsigned arg)
+{
+    fault_io_install(arg);
+    rvm_options_t o;
+    rvm_init_options(&o);
+    o.log_dev = s->log;
+    o.truncate = 0;
+    o.create_log_file = rvm_true;
+    o.create_log_size = RVM_MK_OFFSET(0, FAULT_LOG_LEN);
+    rvm_return_t rc = RVM_INIT(&o);
+    CHILD_CHECK(rc == RVM_SUCCESS, "init: %s", rvm_return(rc));
+    const char *segs[2] = {s->sega, s->segb};
+    for (unsigned round = 1; round <= 3; round++) {
+        for (int i = 0; i < 2; i++) {
+            rvm_region_t r;
+            rvm_init_region(&r);
+            r.data_dev = (char *)segs[i];
+            r.length = PS;
+            CHILD_CHECK(rvm_map(&r, NULL) == RVM_SUCCESS, "map");
+            rvm_tid_t tid;
+            rvm_init_tid(&tid);
+            CHILD_CHECK(rvm_begin_transaction(&tid, restore) == RVM_SUCCESS, "begin");
+            CHILD_CHECK(rvm_modify_bytes(&tid, r.vmaddr, &round, sizeof round) ==
+                            RVM_SUCCESS, "modify");
+            rc = rvm_end_transaction(&tid, flush);
+            CHILD_CHECK(rc == RVM_SUCCESS, "commit round %u: %s", round, rvm_return(rc));
+            CHILD_CHECK(rvm_unmap(&r) == RVM_SUCCESS, "unmap");
+        }
+        if (round < 3) {
+            rc = rvm_truncate();
+            CHILD_CHECK(rc == RVM_SUCCESS, "truncate: %s", rvm_return(rc));
+        }
+    }
+    fault_io_crash(arg % 2 ? FAULT_KEEP_NONE : FAULT_KEEP_RANDOM, FAULT_TEAR_RANDOM);
+}
+
+static void test_segment_back_in_the_dictionary_survives_power_loss(void **state)
+{
+    struct tctx *c = *state;
+    for (unsigned arg = 0; arg < 6; arg++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "dict%u", arg);
+        struct store s;
+        store_paths(&s, t_path(c, sub));
+        assert_int_equal(mkdir(s.dir, 0700), 0);
+        run_in_child(child_segment_rejoins_dictionary, &s, arg);
+        rvm_options_t o;
+        rvm_init_options(&o);
+        o.log_dev = s.log;
+        assert_rvm_ok(RVM_INIT(&o));
+        assert_rvm_ok(rvm_terminate());
+        unsigned va, vb;
+        t_read_file(s.sega, 0, &va, sizeof va);
+        t_read_file(s.segb, 0, &vb, sizeof vb);
+        if (va != 3 || vb != 3)
+            fail_msg("arg %u: segments hold %u and %u after recovery, expected 3",
+                     arg, va, vb);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -409,6 +472,7 @@ int main(void)
         T(test_aborted_commit_after_failed_force_never_comes_back),
         T(test_recovery_reads_records_bigger_than_its_buffer),
         T(test_power_loss_during_recovery_loses_nothing),
+        T(test_segment_back_in_the_dictionary_survives_power_loss),
     };
     return cmocka_run_group_tests_name("librvm power loss", tests, NULL, NULL);
 }
