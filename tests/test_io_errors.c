@@ -212,6 +212,32 @@ static void test_write_error_while_creating_log_removes_it(void **state)
     assert_true(t_file_exists(o.log_dev));
 }
 
+static void test_terminate_with_failing_final_flush_is_eio_and_can_retry(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    fault_io_install(7);
+    const char *why;
+    rvm_return_t rc = store_open(&s, LOG_LEN, 0, 0, &why);
+    if (rc != RVM_SUCCESS)
+        fail_msg("%s: %s", why, rvm_return(rc));
+    for (uint64_t k = 1; k <= 3; k++)
+        assert_rvm_ok(store_txn(&s, k, 1, restore, no_flush, false));
+    rvm_region_t *rs[3] = {s.a0, s.a1, s.b};
+    for (int i = 0; i < 3; i++)
+        assert_rvm_ok(rvm_unmap(rs[i]));
+    store_forget(&s);
+    fault_io_fail(FAULT_PWRITE, "rvm.log", 1, EIO, -1);
+    assert_rvm(rvm_terminate(), RVM_EIO);
+    fault_io_reset();
+    assert_rvm_ok(rvm_terminate());
+    fault_io_uninstall();
+    uint64_t k, life;
+    recover_and_check(&s, &k, &life);
+    assert_int_equal(k, 3);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -225,6 +251,7 @@ int main(void)
         T(test_segment_read_error_fails_map_with_eio),
         T(test_log_read_error_fails_initialize_with_eio),
         T(test_write_error_while_creating_log_removes_it),
+        T(test_terminate_with_failing_final_flush_is_eio_and_can_retry),
     };
     return cmocka_run_group_tests_name("librvm I/O errors", tests, NULL, NULL);
 }
