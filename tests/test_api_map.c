@@ -45,6 +45,20 @@ static void test_map_reads_segment_bytes_at_offset(void **state)
     free(buf);
 }
 
+static void test_map_reads_a_region_larger_than_max_read_len(void **state)
+{
+    struct tctx *c = *state;
+    size_t len = 4 * MAX_READ_LEN + PS;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    t_fill(buf, len, 41);
+    t_write_file(t_path(c, "big"), 0, buf, len);
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "big", 0, len, 0);
+    assert_memory_equal(r->vmaddr, buf, len);
+    free(buf);
+}
+
 static void test_map_length_zero_extends_to_segment_end(void **state)
 {
     struct tctx *c = *state;
@@ -415,6 +429,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_map_creates_missing_segment_zeroed),
         T(test_map_reads_segment_bytes_at_offset),
+        T(test_map_reads_a_region_larger_than_max_read_len),
         T(test_map_length_zero_extends_to_segment_end),
         T(test_map_extends_short_segment),
         T(test_map_at_caller_memory_leaves_it_after_unmap),

@@ -361,6 +361,7 @@ static void test_recovery_reads_records_bigger_than_its_buffer(void **state)
     assert_rvm_ok(RVM_INIT(&o));
     rvm_stats_t st = t_stats();
     assert_int_equal(st.n_recovered_records, 4);
+    assert_true(st.recovery_usec > 0);
     unsigned char *buf = malloc(KIB(256));
     assert_non_null(buf);
     t_read_file(s.sega, 0, buf, KIB(256));
