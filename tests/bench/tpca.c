@@ -37,8 +37,22 @@ static const struct tpca_peer *peers[NPEERS] = {
 };
 enum { P_RVM, P_NOOPT, P_SQLITE, P_LMDB, P_PMEM, P_RAW };
 /* Order within a round: raw right after librvm, so that the ratio of the
- * two meets the disk in the same state. */
+ * two meets the disk in the same state; the start rotates by round so no
+ * peer always follows the same one. */
 static const int run_order[NPEERS] = {P_RVM, P_RAW, P_NOOPT, P_SQLITE, P_LMDB, P_PMEM};
+
+static int run_order_at(int round, int o)
+{
+    /* Units: {rvm, raw}, noopt, sqlite, lmdb, pmem (5), rotated by round. */
+    int unit_start[5] = {0, 2, 3, 4, 5}, unit_len[5] = {2, 1, 1, 1, 1};
+    for (int u = 0, pos = 0; u < 5; u++) {
+        int uu = (u + round) % 5;
+        if (o < pos + unit_len[uu])
+            return run_order[unit_start[uu] + (o - pos)];
+        pos += unit_len[uu];
+    }
+    return run_order[o];
+}
 
 /* A configuration of the workload, run against every peer. */
 struct wcfg {
@@ -290,7 +304,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++)
         for (int i = 0; i < nw; i++)
             for (int o = 0; o < NPEERS; o++) {
-                int p = run_order[o];
+                int p = run_order_at(r, o);
                 struct tpca_cell cell = {&cfg, w[i].mode, w[i].pattern, w[i].nthreads};
                 struct tpca_result *x = &RES(r, i, p);
                 if (!use[p]) {

@@ -3,6 +3,7 @@
  * peers of the TPC-A-like benchmark.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -227,6 +228,13 @@ void tpca_run_cell(const struct tpca_peer *peer, const struct tpca_cell *c, stru
     struct runner run = {.peer = peer, .cell = c};
     if (peer->setup(c, &run.ctx, res->note, sizeof res->note) < 0)
         return;
+    /* Start every cell with no dirty data of earlier cells or of this
+     * setup still going to the disk. */
+    int dfd = open(c->cfg->dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        syncfs(dfd);
+        close(dfd);
+    }
     int n = c->nthreads;
     struct worker *w = calloc((size_t)n, sizeof *w);
     if (!w) {
