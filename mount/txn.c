@@ -275,8 +275,13 @@ int txn_commit(struct node *n, unsigned flags)
         txn_put(t);
         return -rvm_errno(rc);
     }
+    bool empty = t->ranges == 0;
     txn_retire(t);
     pthread_mutex_unlock(&t->mu);
+    /* LIBRVM_BUGS 1: a flush commit without ranges does not force the
+     * no_flush commits before it; after this flush they are durable. */
+    if (empty && !(flags & RVMFS_NO_FLUSH))
+        rvm_flush();
     for (int i = 0; i < t->nmembers; i++)
         atomic_fetch_add(&t->members[i]->discard_wb, 1); /* balanced below */
     txn_detach(t, false);

@@ -419,8 +419,11 @@ static void test_random_transactions_match_a_model(void **state)
     assert_true(map != MAP_FAILED);
     uint32_t x = getenv("RVMFS_TEST_SEED") ? (uint32_t)atoi(getenv("RVMFS_TEST_SEED")) : 4242;
 #define RND() (x = x * 1103515245u + 12345u, x >> 8)
-    for (int op = 0; op < OPS; op++) {
+    int ops = getenv("RVMFS_TEST_OPS") ? atoi(getenv("RVMFS_TEST_OPS")) : OPS;
+    for (int op = 0; op < ops; op++) {
         uint32_t r = RND() % 12;
+        if (getenv("RVMFS_TEST_TRACE"))
+            fprintf(stderr, "op %d r %u in_txn %d size %zu\n", op, r, in_txn, cur_size);
         size_t off = RND() % MAXLEN, len = 1 + RND() % 8192;
         if (off + len > MAXLEN)
             len = MAXLEN - off;
@@ -479,6 +482,9 @@ static void test_random_transactions_match_a_model(void **state)
         assert_int_equal(rvmfs_commit(fd, 0), 0);
     else
         assert_int_equal(fsync(fd), 0);
+    assert_int_equal(fsize(fd), (off_t)cur_size);
+    assert_int_equal(pread(fd, buf, MAXLEN, 0), (ssize_t)cur_size);
+    assert_memory_equal(buf, cur, cur_size);
     munmap(map, MAXLEN);
     close(fd);
     rmount_kill(&M);
