@@ -89,6 +89,10 @@ struct rvmfs {
 
 extern struct rvmfs fs;
 
+/* main.c: one line for the administrator, on stderr while in the
+ * foreground, to syslog once daemonized. */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* node.c */
 void rcu_thread_online(void);
 int nodes_init(void);

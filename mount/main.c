@@ -24,7 +24,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <stdarg.h>
 #include <sys/resource.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #ifndef RVMFS_VERSION
@@ -32,6 +34,28 @@
 #endif
 
 struct rvmfs fs = {.store_fd = -1, .tree_fd = -1, .seg_fd = -1};
+static bool to_syslog;
+
+void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (to_syslog) {
+        vsyslog(LOG_ERR, fmt, ap);
+    } else {
+        fputs("rvmfs: ", stderr);
+        vfprintf(stderr, fmt, ap);
+    }
+    va_end(ap);
+}
+
+static void fuse_say(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+    if (to_syslog)
+        vsyslog(level, fmt, ap);
+    else
+        vfprintf(stderr, fmt, ap);
+}
 
 struct cfg {
     char *store;
@@ -121,14 +145,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     rvm_opts(&o);
     rvm_return_t rc = RVM_INIT(&o);
     if (rc != RVM_SUCCESS) {
-        fuse_log(FUSE_LOG_ERR, "rvmfs: cannot open the log %s: %s %s\n",
-                 fs.log_path, rvm_return(rc), rvm_errmsg());
+        say("cannot open the log %s: %s %s\n", fs.log_path, rvm_return(rc),
+            rvm_errmsg());
         fuse_session_exit(fs.se);
         return;
     }
     fs.rvm_up = true;
     if (nodes_init() < 0 || txns_init() < 0 || bg_start() < 0) {
-        fuse_log(FUSE_LOG_ERR, "rvmfs: out of memory or threads at start\n");
+        say("out of memory or threads at start\n");
         fuse_session_exit(fs.se);
         return;
     }
@@ -150,15 +174,15 @@ static void shutdown_store(void)
     if (rc == RVM_SUCCESS)
         rc = rvm_truncate();
     if (rc != RVM_SUCCESS)
-        fprintf(stderr, "rvmfs: final flush failed: %s %s (the log keeps "
-                "the commits; the next mount recovers them)\n",
+        say("final flush failed: %s %s (the log keeps the commits; the "
+            "next mount recovers them)\n",
                 rvm_return(rc), rvm_errmsg());
     store_orphans_collect();
     nodes_unmap_all();
     rc = rvm_terminate();
     if (rc != RVM_SUCCESS &&
         !(rc == RVM_EUNCOMMIT && atomic_load(&fs.dropped_no_restore)))
-        fprintf(stderr, "rvmfs: rvm_terminate: %s\n", rvm_return(rc));
+        say("rvm_terminate: %s\n", rvm_return(rc));
     fs.rvm_up = false;
     nodes_fini();
     txns_fini();
@@ -304,6 +328,11 @@ int main(int argc, char *argv[])
     if (fuse_session_mount(fs.se, opts.mountpoint) != 0)
         goto out_signals;
     fuse_daemonize(opts.foreground);
+    if (!opts.foreground) {
+        openlog("rvmfs", LOG_PID, LOG_DAEMON);
+        to_syslog = true;
+        fuse_set_log_func(fuse_say);
+    }
 
     if (opts.singlethread) {
         ret = fuse_session_loop(fs.se);

@@ -84,7 +84,7 @@ static int seg_map_cap(struct node *n, uint64_t cap)
     if (rc != RVM_SUCCESS) {
         free(n->region.data_dev);
         n->region.data_dev = NULL;
-        fprintf(stderr, "rvmfs: cannot map segment %s: %s %s\n", path,
+        say("cannot map segment %s: %s %s\n", path,
                 rvm_return(rc), rvm_errmsg());
         return -rvm_errno(rc);
     }
@@ -150,7 +150,7 @@ void seg_unmap(struct node *n)
     rvm_return_t rc = rvm_unmap(&n->region);
     if (rc != RVM_SUCCESS &&
         !(rc == RVM_EUNCOMMIT && atomic_load(&fs.dropped_no_restore)))
-        fprintf(stderr, "rvmfs: unmap of segment %s failed: %s\n",
+        say("unmap of segment %s failed: %s\n",
                 n->segname, rvm_return(rc));
     free(n->region.data_dev);
     n->region.data_dev = NULL;

@@ -79,7 +79,7 @@ static int store_create(int dfd, uint64_t log_size, const char *log_path)
         rvm_offset_t len = RVM_MK_OFFSET(log_size >> 32 >> 32, log_size);
         rvm_return_t rc = rvm_create_log(&opts, &len, 0600);
         if (rc != RVM_SUCCESS) {
-            fprintf(stderr, "rvmfs: cannot create log %s: %s %s\n", log_path,
+            say("cannot create log %s: %s %s\n", log_path,
                     rvm_return(rc), rvm_errmsg());
             return -EIO;
         }
@@ -113,7 +113,7 @@ int store_open(const char *store, bool create, uint64_t log_size,
     int rc = conf_check(dfd);
     if (rc == -ENOENT && create) {
         if (!dir_empty(dfd) && faccessat(dfd, "tree", F_OK, 0) != 0) {
-            fprintf(stderr, "rvmfs: %s is not empty and not an rvmfs store\n",
+            say("%s is not empty and not an rvmfs store\n",
                     store);
             close(dfd);
             return -ENOTDIR;

@@ -368,7 +368,7 @@ static void txn_sweep(unsigned idle_s, bool all)
                 if (t->active) {
                     txn_retire(t);
                     pthread_mutex_unlock(&t->mu);
-                    fprintf(stderr, "rvmfs: transaction %llu (no_restore) "
+                    say("transaction %llu (no_restore) "
                             "dropped uncommitted at unmount\n",
                             (unsigned long long)t->id);
                     atomic_store(&fs.dropped_no_restore, true);
@@ -378,7 +378,7 @@ static void txn_sweep(unsigned idle_s, bool all)
                 }
                 done++;
             } else if (txn_abort_t(t, !all) == 0) {
-                fprintf(stderr, "rvmfs: transaction %llu aborted (%s)\n",
+                say("transaction %llu aborted (%s)\n",
                         (unsigned long long)t->id, all ? "unmount" : "idle");
                 done++;
             }
