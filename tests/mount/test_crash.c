@@ -8,6 +8,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -143,6 +144,49 @@ static void test_no_flush_commit_made_durable_by_fsync_survives_crash(void **sta
     close(fd);
     crash_and_remount();
     check_file("nf", 4096, 'n');
+}
+
+static int count_segments(void)
+{
+    char p[PATH_MAX + 8];
+    snprintf(p, sizeof(p), "%s/seg", M.store);
+    DIR *d = opendir(p);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_renamed_and_unlinked_files_recover_to_the_right_names(void **state)
+{
+    (void)state;
+    char p[PATH_MAX], q[PATH_MAX];
+    assert_int_equal(mkdir(rmount_path(&M, "ns", p), 0755), 0);
+    int before = count_segments();
+    fill_file("ns/a", 4096, 'A');
+    fill_file("ns/b", 4096, 'B');
+    assert_int_equal(rename(rmount_path(&M, "ns/a", p), rmount_path(&M, "ns/c", q)), 0);
+    assert_int_equal(unlink(rmount_path(&M, "ns/b", p)), 0);
+    for (int i = 0; i < 20; i++) { /* new files may get the old inode numbers */
+        char name[32];
+        snprintf(name, sizeof(name), "ns/n%d", i);
+        fill_file(name, 4096, 'N');
+    }
+    fill_file("ns/a", 8192, 'a'); /* a new file under the old name */
+    crash_and_remount();
+    check_file("ns/c", 4096, 'A');
+    check_file("ns/a", 8192, 'a');
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "ns/n%d", i);
+        check_file(name, 4096, 'N');
+    }
+    assert_int_equal(access(rmount_path(&M, "ns/b", p), F_OK), -1);
+    assert_int_equal(count_segments(), before + 22); /* b's segment is gone */
 }
 
 /* The stream: transaction i makes both files pattern(i), of size len(i). */
@@ -285,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_uncommitted_joined_transaction_vanishes_in_crash),
         cmocka_unit_test(test_committed_joined_transaction_survives_crash_whole),
         cmocka_unit_test(test_no_flush_commit_made_durable_by_fsync_survives_crash),
+        cmocka_unit_test(test_renamed_and_unlinked_files_recover_to_the_right_names),
         cmocka_unit_test(test_kill_during_commit_stream_keeps_every_acknowledged_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
