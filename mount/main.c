@@ -100,7 +100,8 @@ static void usage(const char *prog)
            "    -o truncate=PCT        truncate the log when PCT%% full (50)\n"
            "    -o flush_interval=MS   flush no_flush commits every MS ms;\n"
            "                           0: only on fsync/flush (1000)\n"
-           "    -o txn_timeout=S       abort transactions idle S seconds (0: never)\n\n",
+           "    -o txn_timeout=S       abort transactions idle S seconds (0: never)\n"
+           "    -o max_threads=N       worker threads (64 unless given)\n\n",
            prog);
 }
 
