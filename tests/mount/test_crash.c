@@ -3,7 +3,8 @@
  * or nothing, and during a stream of committed transactions every
  * acknowledged flush commit survives and no transaction is partial.
  *
- * RVMFS_KILL_POINTS (default 100) sets how many times the stream is killed.
+ * RVMFS_KILL_POINTS (default 100) sets how many times the stream is killed;
+ * every other stream writes through shared mappings.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -14,11 +15,13 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -208,7 +211,16 @@ struct ack {
     uint64_t durable;
 };
 
-static void stream_child(int ackfd, uint64_t first)
+static void bus_exit(int sig)
+{
+    (void)sig;
+    _exit(0); /* a mapped page of the dead mount: the daemon is gone */
+}
+
+/* Transactions first, first+1, ... until the daemon dies; each acknowledged
+ * on ackfd.  With use_map the bytes go through shared mappings, msync'd
+ * before the commit. */
+static void stream_child(int ackfd, uint64_t first, bool use_map)
 {
     char buf[S_MAX];
     int f1 = openf("s1", O_RDWR), f2 = openf("s2", O_RDWR);
@@ -217,17 +229,33 @@ static void stream_child(int ackfd, uint64_t first)
          * detached and the bare mountpoint shows through) */
         _exit(errno == ENOTCONN || errno == ECONNABORTED || errno == ENOENT
                   ? 0 : 100 + errno);
+    char *m1 = NULL, *m2 = NULL;
+    if (use_map) {
+        signal(SIGBUS, bus_exit);
+        m1 = mmap(NULL, S_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, f1, 0);
+        m2 = mmap(NULL, S_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, f2, 0);
+        if (m1 == MAP_FAILED || m2 == MAP_FAILED)
+            _exit(0);
+    }
     for (uint64_t i = first;; i++) {
         uint64_t tid;
         size_t len = s_len(i);
         s_fill(i, buf, len);
         bool durable = i % 3 != 0; /* every third commit is no_flush */
         if (rvmfs_begin(f1, 0, &tid) < 0 || rvmfs_join(f2, tid) < 0 ||
-            ftruncate(f1, (off_t)len) < 0 || ftruncate(f2, (off_t)len) < 0 ||
-            pwrite(f1, buf, len, 0) != (ssize_t)len ||
-            pwrite(f2, buf, len, 0) != (ssize_t)len ||
-            rvmfs_commit(f1, durable ? 0 : RVMFS_NO_FLUSH) < 0)
+            ftruncate(f1, (off_t)len) < 0 || ftruncate(f2, (off_t)len) < 0)
             _exit(0); /* the daemon is gone */
+        if (use_map) {
+            memcpy(m1, buf, len);
+            memcpy(m2, buf, len);
+            if (msync(m2, S_MAX, MS_SYNC) < 0 ||
+                rvmfs_commit_mapped(f1, m1, S_MAX, durable ? 0 : RVMFS_NO_FLUSH) < 0)
+                _exit(0);
+        } else if (pwrite(f1, buf, len, 0) != (ssize_t)len ||
+                   pwrite(f2, buf, len, 0) != (ssize_t)len ||
+                   rvmfs_commit(f1, durable ? 0 : RVMFS_NO_FLUSH) < 0) {
+            _exit(0);
+        }
         struct ack a = {i, durable};
         if (write(ackfd, &a, sizeof(a)) != sizeof(a))
             _exit(3);
@@ -289,7 +317,7 @@ static void test_kill_during_commit_stream_keeps_every_acknowledged_commit(void 
         pid_t pid = fork();
         if (pid == 0) {
             close(pfd[0]);
-            stream_child(pfd[1], last + 1);
+            stream_child(pfd[1], last + 1, p % 2 == 1);
         }
         close(pfd[1]);
         sleep_us(2000 + rand() % 30000);
