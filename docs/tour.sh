@@ -49,4 +49,4 @@ step 'rvmfs "$STORE" "$MNT"'
 step 'cat "$MNT/alice"'
 
 echo; echo "== what the daemon has done =="
-step 'rvmctl status "$MNT" | grep -E "^(log_size|log_used|recovered_records|recovery_usec)="'
+step 'rvmctl status "$MNT" | grep -E "^(log_size|log_used|log_records|active)="'
