@@ -293,7 +293,16 @@ int main(int argc, char *argv[])
     if (!fs.log_path)
         goto out_args;
     int rc = store_open(fs.store, true, fs.log_size, fs.log_path);
-    if (rc < 0) {
+    if (rc == -ENOTEMPTY) {
+        fprintf(stderr, "rvmfs: %s is not empty and not an rvmfs store (no "
+                "rvmfs.conf); give an empty directory or one made by "
+                "'rvmctl init'\n", fs.store);
+        goto out_args;
+    } else if (rc == -EPROTO) {
+        fprintf(stderr, "rvmfs: %s/rvmfs.conf is not version=1: a store of "
+                "another version\n", fs.store);
+        goto out_args;
+    } else if (rc < 0) {
         fprintf(stderr, "rvmfs: cannot open store %s: %s\n", fs.store,
                 strerror(-rc));
         goto out_args;

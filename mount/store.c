@@ -113,10 +113,8 @@ int store_open(const char *store, bool create, uint64_t log_size,
     int rc = conf_check(dfd);
     if (rc == -ENOENT && create) {
         if (!dir_empty(dfd) && faccessat(dfd, "tree", F_OK, 0) != 0) {
-            say("%s is not empty and not an rvmfs store\n",
-                    store);
             close(dfd);
-            return -ENOTDIR;
+            return -ENOTEMPTY; /* someone's directory: never write into it */
         }
         rc = store_create(dfd, log_size, log_path);
     }
