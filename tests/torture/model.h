@@ -25,7 +25,7 @@
 #define T_MAX_SEGS 3
 #define T_MAX_ENTRIES 4096
 #define T_MAX_BARRIERS 1024
-#define T_DATA_PER_THREAD (6u << 20)
+#define T_DATA_PER_THREAD (3u << 20)
 
 struct t_entry {
     uint64_t start;      /* clock before the commit call */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,9 +146,13 @@ void pf_crash_now(void)
  * Count one I/O.  Returns 0 to go on, -err to fail it, or 1 when the
  * power fails at it (the caller then records what it must and crashes).
  */
+static int trace = -1;
+
 static int io_tick(bool in_class, bool is_sync)
 {
     n_io++;
+    if (trace < 0)
+        trace = getenv("TORTURE_TRACE") != NULL;
     if (is_sync)
         n_sync++;
     if (in_class)
@@ -213,6 +218,10 @@ static ssize_t pf_pwrite(rvm_io_file *f, const void *buf, size_t len, uint64_t o
     pthread_mutex_lock(&mu);
     bool status = f->is_log && off < cfg.status_area;
     int t = io_tick(!f->is_log || status, false);
+    if (trace)
+        fprintf(stderr, "io %llu pwrite %s off %llu len %zu%s\n", (unsigned long long)n_io,
+                f->path, (unsigned long long)off, len,
+                t == 1 ? " CRASH" : t < 0 ? " FAILS" : "");
     if (t < 0) {
         pthread_mutex_unlock(&mu);
         return t;
@@ -264,6 +273,9 @@ static int pf_sync(rvm_io_file *f)
 {
     pthread_mutex_lock(&mu);
     int t = io_tick(!f->is_log || f->status_dirty, true);
+    if (trace)
+        fprintf(stderr, "io %llu sync %s%s\n", (unsigned long long)n_io, f->path,
+                t == 1 ? " CRASH" : t < 0 ? " FAILS" : "");
     if (t == 1)
         crash_locked();
     if (t < 0) {

@@ -263,6 +263,8 @@ static void child_recover(void *arg)
     }
     if (r->use_pf)
         sh->io_count = pf_count();
+    if (getenv("TORTURE_TRACE"))
+        fprintf(stderr, "recovery: %s\n", rvm_errmsg());
     rc = rvm_terminate();
     if (rc != RVM_SUCCESS) {
         snprintf(sh->msg, sizeof sh->msg, "after recovery: rvm_terminate: %s (%s)",
