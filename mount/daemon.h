@@ -121,6 +121,9 @@ int seg_map(struct node *n);
 void seg_unmap(struct node *n);
 uint64_t seg_size(const struct node *n);
 int seg_reserve(struct node *n, uint64_t end);
+int seg_shrink(struct node *n, uint64_t size);
+void seg_trim_repair(const char *marker);
+#define SEG_SHRINK_MIN (256u << 10) /* below: shrink in the log */
 int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
               uint64_t off, uint64_t *ranges, uint64_t *bytes);
 int seg_resize(struct node *n, rvm_tid_t *tid, uint64_t size,
@@ -144,6 +147,7 @@ struct txn {
 int txns_init(void);
 void txns_fini(void);
 void txn_put(struct txn *t);
+bool node_busy(struct node *n);
 int txn_begin(struct node *n, unsigned flags, uint64_t *id);
 int txn_join(struct node *n, uint64_t id);
 int txn_commit(struct node *n, unsigned flags);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 
 struct wr {
     const char *buf;
@@ -37,6 +38,20 @@ static int resize_fn(struct node *n, rvm_tid_t *tid, uint64_t *ranges,
 
 int file_truncate(struct node *n, uint64_t size)
 {
+    /* A big shrink outside a transaction: no need to log the zeros. */
+    pthread_mutex_lock(&n->mu);
+    if (n->base && !node_busy(n) && seg_size(n) > size &&
+        seg_size(n) - size >= SEG_SHRINK_MIN) {
+        int rc = seg_shrink(n, size);
+        pthread_mutex_unlock(&n->mu);
+        if (rc == 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            atomic_store(&n->mtime_ns, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+        }
+        return rc;
+    }
+    pthread_mutex_unlock(&n->mu);
     int rc = txn_with(n, resize_fn, &size, false, size);
     return rc > 0 ? 0 : rc;
 }

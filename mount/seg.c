@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,4 +269,107 @@ int seg_resize(struct node *n, rvm_tid_t *tid, uint64_t size,
             return rc;
     }
     return set_size(n, tid, size, ranges, bytes);
+}
+
+/* Zero a segment's bytes past `size` on disk: a hole from the next page
+ * on, zeros written in the last partial page.  Only while no log record
+ * names the segment. */
+static int trim_file(int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uint64_t keep = SEG_HDR + page_up(size);
+    if ((uint64_t)st.st_size > keep &&
+        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)keep,
+                  st.st_size - (off_t)keep) < 0)
+        return -errno;
+    static const char zeros[4096];
+    size_t tail = (size_t)(page_up(size) - size);
+    if (tail && pwrite(fd, zeros, tail, (off_t)(SEG_HDR + size)) != (ssize_t)tail)
+        return -EIO;
+    return fsync(fd) < 0 ? -errno : 0;
+}
+
+static void marker_name(char *buf, size_t len, const char *segname)
+{
+    snprintf(buf, len, ".trim.%s", segname);
+}
+
+/*
+ * Shrink a file by a lot without logging its bytes as zeros: commit the
+ * new size, apply the log to the segments, then punch the bytes past the
+ * size out of the backing file and map it afresh.  Caller holds n->mu and
+ * knows that the file is in no active transaction.
+ *
+ * Crash safety: the new size commits atomically; a crash before the punch
+ * leaves stale bytes past the size, which the marker seg/.trim.<ino>
+ * (made durable first) tells the next mount to zero (seg_trim_repair).
+ */
+int seg_shrink(struct node *n, uint64_t size)
+{
+    char marker[48];
+    uint64_t ranges = 0, bytes = 0;
+    marker_name(marker, sizeof(marker), n->segname);
+    int mfd = openat(fs.seg_fd, marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (mfd < 0)
+        return -errno;
+    close(mfd);
+    if (fsync(fs.seg_fd) < 0) /* after this the marker survives a crash */
+        return -errno;
+
+    pthread_rwlock_wrlock(&n->maplock);
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    rvm_return_t rc = rvm_begin_transaction(&tid, restore);
+    int err = -rvm_errno(rc);
+    if (rc == RVM_SUCCESS) {
+        err = set_size(n, &tid, size, &ranges, &bytes);
+        rc = err == 0 ? rvm_end_transaction(&tid, no_flush) : RVM_SUCCESS;
+        if (err == 0)
+            err = -rvm_errno(rc);
+        if (err < 0)
+            rvm_abort_transaction(&tid);
+    }
+    /* After the truncation the segment file holds every committed byte and
+     * the log none of this segment, so the file may be written directly. */
+    if (err == 0)
+        err = -rvm_errno(rvm_flush());
+    if (err == 0)
+        err = -rvm_errno(rvm_truncate());
+    if (err == 0) {
+        uint64_t cap = n->cap;
+        rc = rvm_unmap(&n->region);
+        err = -rvm_errno(rc);
+        if (err == 0) {
+            free(n->region.data_dev);
+            n->region.data_dev = NULL;
+            n->base = NULL;
+            int fd = openat(fs.seg_fd, n->segname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+            err = fd < 0 ? -errno : trim_file(fd, size);
+            if (fd >= 0)
+                close(fd);
+            int merr = seg_map_cap(n, cap);
+            if (err == 0)
+                err = merr;
+        }
+    }
+    pthread_rwlock_unlock(&n->maplock);
+    if (err == 0)
+        unlinkat(fs.seg_fd, marker, 0);
+    return err;
+}
+
+/* At mount, with the log empty: finish a shrink that a crash interrupted. */
+void seg_trim_repair(const char *marker)
+{
+    const char *segname = marker + strlen(".trim.");
+    int fd = openat(fs.seg_fd, segname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        struct seg_hdr h;
+        if (pread(fd, &h, sizeof(h), 0) == sizeof(h) && h.magic == SEG_MAGIC)
+            trim_file(fd, h.size);
+        close(fd);
+    }
+    unlinkat(fs.seg_fd, marker, 0);
 }

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,27 @@ static bool all_digits(const char *s)
     return true;
 }
 
+/* Give back the disk blocks past a segment's logical size (a file that
+ * was big once and shrank): they hold zeros, and no log record names them
+ * while the log is empty. */
+static void seg_trim(const char *name, const struct stat *st)
+{
+    uint64_t allocated = (uint64_t)st->st_blocks * 512;
+    if (allocated <= SEG_HDR + (1u << 20))
+        return; /* small: not worth a look */
+    int fd = openat(fs.seg_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    struct seg_hdr h;
+    if (pread(fd, &h, sizeof(h), 0) == sizeof(h) && h.magic == SEG_MAGIC) {
+        uint64_t keep = SEG_HDR + ((h.size + 4095) & ~(uint64_t)4095);
+        if (allocated > keep + (1u << 20) && (uint64_t)st->st_size > keep)
+            fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)keep, st->st_size - (off_t)keep);
+    }
+    close(fd);
+}
+
 /* Call only while the log holds no records (after recovery). */
 void store_sweep_orphans(void)
 {
@@ -157,15 +179,23 @@ void store_sweep_orphans(void)
     struct dirent *e;
     while ((e = readdir(d))) {
         struct stat st;
+        if (!strncmp(e->d_name, ".trim.", 6)) {
+            seg_trim_repair(e->d_name);
+            continue;
+        }
         if (!strncmp(e->d_name, ".tmp.", 5)) {
             unlinkat(fs.seg_fd, e->d_name, 0);
             continue;
         }
         if (!all_digits(e->d_name))
             continue;
-        if (fstatat(fs.seg_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode) && st.st_nlink == 1)
+        if (fstatat(fs.seg_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (st.st_nlink == 1)
             unlinkat(fs.seg_fd, e->d_name, 0);
+        else
+            seg_trim(e->d_name, &st);
     }
     closedir(d);
 }

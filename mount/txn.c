@@ -95,7 +95,7 @@ static struct txn *txn_get(uint64_t id)
 
 /* Caller holds n->mu.  True when the file is in an active transaction;
  * drops the link to one that has ended. */
-static bool node_busy(struct node *n)
+bool node_busy(struct node *n)
 {
     struct txn *t = n->txn;
     if (!t)

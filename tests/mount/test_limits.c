@@ -148,6 +148,35 @@ static void test_file_grows_past_initial_capacity_outside_transaction(void **s)
     close(fd);
 }
 
+static void test_big_shrink_outside_transaction_needs_no_log_space(void **s)
+{
+    (void)s;
+    /* 3 MiB of data through a 1 MiB log, then shrink and grow again */
+    int fd = new_file("shrink", 3 << 20, 's');
+    assert_int_equal(ftruncate(fd, 1000), 0);
+    assert_int_equal(ftruncate(fd, 2 << 20), 0);
+    char *buf = malloc(2 << 20);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, 2 << 20, 0), 2 << 20);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(buf[i], 's');
+    for (int i = 1000; i < (2 << 20); i++)
+        if (buf[i] != 0)
+            fail_msg("byte %d past the shrunk size is 0x%02x", i, (unsigned char)buf[i]);
+    free(buf);
+    close(fd);
+    char p[PATH_MAX];
+    fd = open(rmount_path(&M, "shrink", p), O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    rmount_kill(&M);
+    assert_int_equal(rmount_start(&M), 0);
+    struct stat st;
+    assert_int_equal(stat(rmount_path(&M, "shrink", p), &st), 0);
+    assert_int_equal(st.st_size, 0);
+}
+
 static void test_write_past_capacity_inside_transaction_is_efbig(void **s)
 {
     (void)s;
@@ -311,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_transaction_larger_than_log_is_enospc_and_stays_abortable),
         cmocka_unit_test(test_writes_outside_transactions_wrap_the_log),
         cmocka_unit_test(test_file_grows_past_initial_capacity_outside_transaction),
+        cmocka_unit_test(test_big_shrink_outside_transaction_needs_no_log_space),
         cmocka_unit_test(test_write_past_capacity_inside_transaction_is_efbig),
         cmocka_unit_test(test_segment_of_unlinked_file_is_removed),
         cmocka_unit_test(test_idle_transaction_is_aborted_after_txn_timeout),
