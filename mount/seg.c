@@ -14,8 +14,10 @@
  * documented limit of one transaction's growth.
  *
  * Invariant: bytes past the logical size are zero, in memory and (after
- * recovery) on disk.  Shrinking zeroes them in the same transaction, so
- * extending never has to.
+ * recovery) on disk, so extending a file never has to zero anything.
+ * Shrinking zeroes them in the same transaction (seg_resize), except for
+ * a big shrink outside any transaction, which punches them out of the
+ * backing file instead of logging zeros (seg_shrink).
  */
 #include "daemon.h"
 
