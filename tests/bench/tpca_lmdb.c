@@ -144,9 +144,11 @@ static int lm_finish(void *ctx, const struct tpca_cell *c, int64_t expected, str
 {
     struct lm_ctx *x = ctx;
     int64_t sums[3] = {0, 0, 0};
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     MDB_cursor *cur;
     int rc = mdb_txn_begin(x->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        txn = NULL;
     if (!rc && !(rc = mdb_cursor_open(txn, x->dbi, &cur))) {
         MDB_val kv, vv;
         for (int op = MDB_FIRST; (rc = mdb_cursor_get(cur, &kv, &vv, (MDB_cursor_op)op)) == 0;
@@ -159,7 +161,7 @@ static int lm_finish(void *ctx, const struct tpca_cell *c, int64_t expected, str
         if (rc == MDB_NOTFOUND)
             rc = 0;
     }
-    if (!rc)
+    if (txn)
         mdb_txn_abort(txn);
     int ret = rc ? lm_fail(res->note, sizeof res->note, "verify", rc)
                  : tpca_check_sums(sums, expected, res->note, sizeof res->note);

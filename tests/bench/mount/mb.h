@@ -55,6 +55,14 @@ struct mb_cell {
     unsigned bytes;                 /* per operation: MB_IO or MB_MAP */
 };
 
+/* Where one operation's time goes, seen from the client: each step is a
+ * call or two (names by mb_step_names()). */
+#define MB_STEPS 4
+struct mb_steps {
+    uint64_t ops;                   /* operations, warm-up included */
+    double secs[MB_STEPS];          /* time in each step, summed */
+};
+
 /* mb_mount.c: 0, or -1 with a message on stderr. */
 int mb_env_setup(struct mb_env *e, const char *dir);
 int mb_daemon_start(struct mb_env *e);
@@ -74,7 +82,10 @@ int mb_cells_prepare(struct mb_env *e, const struct mb_cell *cells, int n);
 /* Run one cell for warm + seconds; *rate = operations per second of the
  * measured part.  0, or -1 with the reason in err. */
 int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
-                double seconds, double *rate, char *err, size_t errlen);
+                double seconds, double *rate, struct mb_steps *steps,
+                char *err, size_t errlen);
+/* The names of the cell's steps, NULL after the last. */
+const char *const *mb_step_names(const struct mb_cell *c);
 
 double mb_now(void);
 

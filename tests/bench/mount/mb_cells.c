@@ -36,6 +36,8 @@ struct worker {
     unsigned char *buf;             /* MB_MAP bytes, page aligned */
     bool in_txn;                    /* a begin has no commit yet */
     uint64_t ops;                   /* operations in the window */
+    uint64_t ops_all;               /* operations, warm-up included */
+    double secs[MB_STEPS];          /* time in each step */
     const char *step;               /* the call that failed */
     int err;                        /* its errno, 0: none */
 };
@@ -93,6 +95,36 @@ static int do_pwrite(int fd, const void *buf, size_t len, off_t off)
     return -1;
 }
 
+const char *const *mb_step_names(const struct mb_cell *c)
+{
+    static const char *const sync_[] = {"pwrite", "fdatasync", NULL};
+    static const char *const rvm[] = {"begin+set_range+copy", "end(flush)", NULL};
+    static const char *const xattr[] = {"setxattr begin", "pwrite",
+                                        "setxattr commit", NULL};
+    static const char *const ioctl_[] = {"ioctl begin", "pwrite", "ioctl commit",
+                                         NULL};
+    static const char *const plain[] = {"pwrite", NULL};
+    static const char *const mapped[] = {"ioctl begin", "dirty (faults)",
+                                         "msync", "ioctl commit", NULL};
+    switch (c->kind) {
+    case K_RAW: case K_AUTO: return sync_;
+    case K_LIBRVM: return rvm;
+    case K_XATTR: case K_GROUP: return xattr;
+    case K_IOCTL: case K_NF_IOCTL: case K_MAPPED_PWRITE: return ioctl_;
+    case K_NF_PWRITE: return plain;
+    case K_MAPPED: return mapped;
+    }
+    return plain;
+}
+
+/* End of step i: add its time. */
+static void lap(struct worker *w, int i, double *t)
+{
+    double now = mb_now();
+    w->secs[i] += now - *t;
+    *t = now;
+}
+
 /* One operation of the cell; 0 or -1 (w->step, w->err). */
 static int op(struct worker *w, uint64_t seq)
 {
@@ -103,11 +135,17 @@ static int op(struct worker *w, uint64_t seq)
 
     if (c->kind != K_MAPPED)
         fill(b, c->bytes, seq);
+    double t = mb_now();
     switch (c->kind) {
     case K_RAW:
+    case K_AUTO:
         if (do_pwrite(fd, b, MB_IO, off) < 0)
             return fail(w, "pwrite");
-        return fdatasync(fd) < 0 ? fail(w, "fdatasync") : 0;
+        lap(w, 0, &t);
+        if (fdatasync(fd) < 0)
+            return fail(w, "fdatasync");
+        lap(w, 1, &t);
+        return 0;
     case K_LIBRVM: {
         rvm_tid_t *tid = w->e->tid;
         char *dst = w->e->region.vmaddr + off;
@@ -116,7 +154,9 @@ static int op(struct worker *w, uint64_t seq)
             r = rvm_set_range(tid, dst, MB_IO);
         if (r == RVM_SUCCESS) {
             memcpy(dst, b, MB_IO);
+            lap(w, 0, &t);
             r = rvm_end_transaction(tid, flush);
+            lap(w, 1, &t);
         }
         if (r != RVM_SUCCESS) {
             errno = EIO;
@@ -129,10 +169,13 @@ static int op(struct worker *w, uint64_t seq)
         if (xattr_txn(fd, "begin") < 0)
             return fail(w, "setxattr begin");
         w->in_txn = true;
+        lap(w, 0, &t);
         if (do_pwrite(fd, b, MB_IO, off) < 0)
             return fail(w, "pwrite");
+        lap(w, 1, &t);
         if (xattr_txn(fd, "commit") < 0)
             return fail(w, "setxattr commit");
+        lap(w, 2, &t);
         w->in_txn = false;
         return 0;
     case K_IOCTL:
@@ -142,26 +185,36 @@ static int op(struct worker *w, uint64_t seq)
         if (rvmfs_begin(fd, 0, NULL) < 0)
             return fail(w, "RVMFS_IOC_BEGIN");
         w->in_txn = true;
+        lap(w, 0, &t);
         if (do_pwrite(fd, b, c->bytes, off) < 0)
             return fail(w, "pwrite");
+        lap(w, 1, &t);
         if (rvmfs_commit(fd, flags) < 0)
             return fail(w, "RVMFS_IOC_COMMIT");
+        lap(w, 2, &t);
         w->in_txn = false;
         return 0;
     }
-    case K_AUTO:
+    case K_NF_PWRITE:
         if (do_pwrite(fd, b, MB_IO, off) < 0)
             return fail(w, "pwrite");
-        return fdatasync(fd) < 0 ? fail(w, "fdatasync") : 0;
-    case K_NF_PWRITE:
-        return do_pwrite(fd, b, MB_IO, off) < 0 ? fail(w, "pwrite") : 0;
+        lap(w, 0, &t);
+        return 0;
     case K_MAPPED:
         if (rvmfs_begin(fd, 0, NULL) < 0)
             return fail(w, "RVMFS_IOC_BEGIN");
         w->in_txn = true;
+        lap(w, 0, &t);
         fill(w->map + off, MB_MAP, seq);
-        if (rvmfs_commit_mapped(fd, w->map + off, MB_MAP, 0) < 0)
-            return fail(w, "rvmfs_commit_mapped");
+        lap(w, 1, &t);
+        /* rvmfs_commit_mapped(fd, w->map + off, MB_MAP, 0), its two
+         * calls timed apart. */
+        if (msync(w->map + off, MB_MAP, MS_SYNC) < 0)
+            return fail(w, "msync");
+        lap(w, 2, &t);
+        if (rvmfs_commit(fd, 0) < 0)
+            return fail(w, "RVMFS_IOC_COMMIT");
+        lap(w, 3, &t);
         w->in_txn = false;
         return 0;
     }
@@ -222,6 +275,7 @@ static void *worker_main(void *p)
     while (!w->err && !atomic_load(&mb_stop)) {
         if (op(w, seq++) < 0)
             break;
+        w->ops_all++;
         double t = mb_now();
         if (t >= end)
             break;
@@ -233,7 +287,8 @@ static void *worker_main(void *p)
 }
 
 int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
-                double seconds, double *rate, char *err, size_t errlen)
+                double seconds, double *rate, struct mb_steps *steps,
+                char *err, size_t errlen)
 {
     struct worker ws[MB_MAX_THREADS];
     struct targ ta[MB_MAX_THREADS];
@@ -265,6 +320,9 @@ int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
     for (int i = 0; i < started; i++) {
         pthread_join(th[i], NULL);
         total += ws[i].ops;
+        steps->ops += ws[i].ops_all;
+        for (int k = 0; k < MB_STEPS; k++)
+            steps->secs[k] += ws[i].secs[k];
         if (ws[i].err && rc == 0) {
             snprintf(err, errlen, "thread %d: %s: %s", i, ws[i].step,
                      strerror(ws[i].err));

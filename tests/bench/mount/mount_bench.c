@@ -278,14 +278,15 @@ int main(int argc, char **argv)
         return 1;
 
     static double rate[NCELLS][MAX_ROUNDS];
+    static struct mb_steps steps[NCELLS];
     double warm = secs / 8 < 0.25 ? secs / 8 : 0.25;
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < nrun; k++) {
             const struct mb_cell *c = &cells[run[(k + r) % nrun]];
             char err[256];
             sync();
-            if (mb_cell_run(&env, c, warm, secs, &rate[c - cells][r], err,
-                            sizeof err) < 0) {
+            if (mb_cell_run(&env, c, warm, secs, &rate[c - cells][r],
+                            &steps[c - cells], err, sizeof err) < 0) {
                 fprintf(stderr, "mount_bench: %s: %s\n", c->key, err);
                 if (!atomic_load(&mb_stop))
                     mb_dump_daemon_log(&env);
@@ -313,6 +314,21 @@ int main(int argc, char **argv)
         printf("%-14s %-48s %10.1f %10.1f %10.1f %6s\n", cells[i].key,
                cells[i].what, med[i], lo * scale, hi * scale,
                scale == 1.0 ? "ops/s" : "MB/s");
+    }
+
+    /* Per thread: with n writers each operation takes n times longer
+     * than the total rate says. */
+    printf("\nwhere a client's operation spends its time (mean us, all rounds)\n");
+    for (int k = 0; k < nrun; k++) {
+        int i = run[k];
+        const char *const *names = mb_step_names(&cells[i]);
+        double n = steps[i].ops ? (double)steps[i].ops : 1, sum = 0;
+        printf("%-14s", cells[i].key);
+        for (int j = 0; names[j] && j < MB_STEPS; j++) {
+            printf("  %s %.1f", names[j], steps[i].secs[j] / n * 1e6);
+            sum += steps[i].secs[j];
+        }
+        printf("  = %.1f\n", sum / n * 1e6);
     }
 
     char result[2048];
