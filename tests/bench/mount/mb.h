@@ -61,6 +61,10 @@ struct mb_cell {
 struct mb_steps {
     uint64_t ops;                   /* operations, warm-up included */
     double secs[MB_STEPS];          /* time in each step, summed */
+    /* librvm's counters (the daemon's, or this process's for the librvm
+     * cell) over the cell's runs: how commits shared log forces. */
+    bool has_log;
+    uint64_t commits, forces, log_bytes, truncations;
 };
 
 /* mb_mount.c: 0, or -1 with a message on stderr. */

@@ -286,6 +286,41 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* The counters of the librvm the cell uses: 0, or -1 (none). */
+static int log_counters(const struct mb_env *e, const struct mb_cell *c,
+                        uint64_t v[4])
+{
+    if (c->kind == K_RAW)
+        return -1;
+    if (c->kind == K_LIBRVM) {
+        rvm_stats_t st;
+        if (rvm_get_stats(&st) != RVM_SUCCESS)
+            return -1;
+        v[0] = st.n_flush_commit + st.n_no_flush_commit;
+        v[1] = st.n_forces;
+        v[2] = st.log_bytes_written;
+        v[3] = st.n_truncations;
+        return 0;
+    }
+    static const char *const keys[4] = {"committed=", "forces=",
+                                        "log_bytes_written=", "truncations="};
+    char buf[8192];
+    ssize_t n = getxattr(e->mnt, RVMFS_XATTR_STAT, buf, sizeof buf - 1);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    for (int k = 0; k < 4; k++) {
+        const char *p = buf;
+        size_t kl = strlen(keys[k]);
+        while (p && strncmp(p, keys[k], kl) != 0)
+            p = (p = strchr(p, '\n')) ? p + 1 : NULL;
+        if (!p)
+            return -1;
+        v[k] = strtoull(p + kl, NULL, 10);
+    }
+    return 0;
+}
+
 int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
                 double seconds, double *rate, struct mb_steps *steps,
                 char *err, size_t errlen)
@@ -311,6 +346,8 @@ int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
         started++;
     }
     pthread_barrier_wait(&win.ready);
+    uint64_t before[4], after[4];
+    bool counted = log_counters(e, c, before) == 0;
     double t0 = mb_now();
     win.warm_end = t0 + warm;
     win.end = t0 + warm + seconds;
@@ -328,6 +365,13 @@ int mb_cell_run(struct mb_env *e, const struct mb_cell *c, double warm,
                      strerror(ws[i].err));
             rc = -1;
         }
+    }
+    if (counted && log_counters(e, c, after) == 0) {
+        steps->has_log = true;
+        steps->commits += after[0] - before[0];
+        steps->forces += after[1] - before[1];
+        steps->log_bytes += after[2] - before[2];
+        steps->truncations += after[3] - before[3];
     }
     pthread_barrier_destroy(&win.ready);
     pthread_barrier_destroy(&win.go);

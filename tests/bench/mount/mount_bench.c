@@ -329,6 +329,12 @@ int main(int argc, char **argv)
             sum += steps[i].secs[j];
         }
         printf("  = %.1f\n", sum / n * 1e6);
+        if (steps[i].has_log && steps[i].commits)
+            printf("%-14s  log: %.2f forces/commit, %.0f bytes written/commit, "
+                   "%llu truncations\n", "",
+                   (double)steps[i].forces / (double)steps[i].commits,
+                   (double)steps[i].log_bytes / (double)steps[i].commits,
+                   (unsigned long long)steps[i].truncations);
     }
 
     char result[2048];
