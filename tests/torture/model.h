@@ -90,6 +90,7 @@ struct t_shared {
     uint64_t clock;          /* atomic; stamps start from 1 */
     int violation;           /* found in the workload process */
     char msg[2048];
+    char recovery_msg[512];  /* rvm_errmsg() of the last recovery */
     uint64_t io_count;       /* I/Os counted by a recovery (for crash points) */
     uint64_t stats_commits, stats_aborts, stats_truncations, stats_flushes;
     uint64_t stats_failed_io;

@@ -39,6 +39,7 @@ static struct t_shared *sh;
 static char dir[4096];
 static int verbose;
 static int force_threads;
+static long force_flags = -1;
 
 struct totals {
     uint64_t scenarios, points, recovery_points, violations;
@@ -60,6 +61,8 @@ static void make_params(uint64_t seed, struct t_params *p)
     p->log_size = 4096u * (uint32_t)rng_range(&r, 16, 64);
     p->truncate_pct = rng_below(&r, 100) < 10 ? 0 : (long)rng_range(&r, 10, 90);
     p->flags = (unsigned long)rng_below(&r, 4);
+    if (force_flags >= 0)
+        p->flags = (unsigned long)force_flags;
     p->flush_buf_len = 4096u * (unsigned long)rng_range(&r, 16, 64);
     p->ops = (int)rng_range(&r, 10, 200);
     uint64_t k = rng_below(&r, 100);
@@ -263,6 +266,7 @@ static void child_recover(void *arg)
     }
     if (r->use_pf)
         sh->io_count = pf_count();
+    snprintf(sh->recovery_msg, sizeof sh->recovery_msg, "%s", rvm_errmsg());
     if (getenv("TORTURE_TRACE"))
         fprintf(stderr, "recovery: %s\n", rvm_errmsg());
     rc = rvm_terminate();
@@ -350,8 +354,11 @@ static int scenario(uint64_t seed, struct totals *tot)
     unsigned char *a[T_MAX_SEGS], *b[T_MAX_SEGS];
     read_segments(&p, a);
     int bad = check_state(sh, a, msg, sizeof msg);
-    if (bad)
+    if (bad) {
+        size_t l = strlen(msg);
+        snprintf(msg + l, sizeof msg - l, "\n  recovery said: %s", sh->recovery_msg);
         report(&p, msg);
+    }
 
     if (!bad && p.recovery_crashes && io_count) {
         /* Crash recovery itself, then recover cleanly: the same bytes. */
@@ -404,7 +411,7 @@ static int scenario(uint64_t seed, struct totals *tot)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: torture [--points N] [--base B] [--threads T] [--verbose]\n"
+            "usage: torture [--points N] [--base B] [--threads T] [--flags F] [--verbose]\n"
             "       torture --seed S [--repeat N] [--threads T]\n"
             "Runs random librvm workloads, simulates a power loss in each, recovers and\n"
             "checks.  A violation prints the seed that reproduces it.\n");
@@ -425,6 +432,8 @@ int main(int argc, char **argv)
             single = true;
         } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--flags") && i + 1 < argc)
+            force_flags = strtol(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             force_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
