@@ -37,7 +37,10 @@ static char *map(int i)
     r->length = 8192;
     if (rvm_map(r, NULL) != RVM_SUCCESS)
         exit(2);
-    return r->vmaddr;
+    char *m = r->vmaddr;
+    r->data_dev = NULL;
+    rvm_free_region(r);
+    return m;
 }
 
 /* Start RVM over the power-failure layer; the nth I/O fails with EIO. */
