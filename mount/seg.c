@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define SEG_MAX_CAP (1ull << 40)
@@ -93,6 +94,9 @@ static int seg_map_cap(struct node *n, uint64_t cap)
     }
     n->base = n->region.vmaddr;
     n->cap = cap;
+    /* The region is touched a few bytes at a time (diffs, headers): no
+     * readahead, which would fill the page cache with the sparse holes. */
+    madvise(n->base, SEG_HDR + cap, MADV_RANDOM);
     return 0;
 }
 
