@@ -253,8 +253,14 @@ int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
 {
     if (off + len > n->cap)
         return -EFBIG;
+    uint64_t size = seg_size(n);
+    if (len >= 8192 && off < size) { /* old bytes to compare: fetch at once */
+        uintptr_t a = (uintptr_t)(n->base + SEG_HDR + off) & ~(uintptr_t)4095;
+        uintptr_t b = (uintptr_t)(n->base + SEG_HDR + (off + len < size ? off + len : size));
+        madvise((void *)a, b - a, MADV_WILLNEED);
+    }
     int rc = diff_apply(tid, n->base + SEG_HDR + off, buf, len, ranges, bytes);
-    if (rc == 0 && off + len > seg_size(n))
+    if (rc == 0 && off + len > size)
         rc = set_size(n, tid, off + len, ranges, bytes);
     return rc;
 }
