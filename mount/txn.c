@@ -71,6 +71,18 @@ void txn_put(struct txn *t)
         urcu_memb_call_rcu(&t->rcu, txn_free_rcu);
 }
 
+/* Take a reference unless the last one is gone.  Caller is in an RCU
+ * read-side section, so the memory itself is still there. */
+static bool txn_tryget(struct txn *t)
+{
+    int r = atomic_load(&t->refs);
+    do {
+        if (r == 0)
+            return false;
+    } while (!atomic_compare_exchange_weak(&t->refs, &r, r + 1));
+    return true;
+}
+
 static struct txn *txn_get(uint64_t id)
 {
     struct cds_lfht_iter it;
@@ -81,13 +93,8 @@ static struct txn *txn_get(uint64_t id)
     struct cds_lfht_node *hn = cds_lfht_iter_get_node(&it);
     if (hn) {
         t = caa_container_of(hn, struct txn, hnode);
-        int r = atomic_load(&t->refs);
-        do {
-            if (r == 0) {
-                t = NULL;
-                break;
-            }
-        } while (!atomic_compare_exchange_weak(&t->refs, &r, r + 1));
+        if (!txn_tryget(t))
+            t = NULL;
     }
     urcu_memb_read_unlock();
     return t;
@@ -230,8 +237,14 @@ static void txn_retire(struct txn *t)
     urcu_memb_read_unlock();
 }
 
+enum detach_how {
+    DETACH_COMMIT,      /* nothing more to do */
+    DETACH_ABORT,       /* end the discard window (the kernel is gone) */
+    DETACH_ABORT_INVAL, /* drop the kernel's pages, then end the window */
+};
+
 /* After t ended: unlink every member (t->members no longer changes). */
-static void txn_detach(struct txn *t, bool invalidate)
+static void txn_detach(struct txn *t, enum detach_how how)
 {
     for (int i = 0; i < t->nmembers; i++) {
         struct node *m = t->members[i];
@@ -244,9 +257,9 @@ static void txn_detach(struct txn *t, bool invalidate)
     }
     for (int i = 0; i < t->nmembers; i++) {
         struct node *m = t->members[i];
-        if (invalidate)
+        if (how == DETACH_ABORT_INVAL)
             bg_invalidate(m->ino, m, !fs.singlethread);
-        else
+        else if (how == DETACH_ABORT)
             atomic_fetch_sub(&m->discard_wb, 1);
         node_txn_unref(m);
     }
@@ -282,9 +295,7 @@ int txn_commit(struct node *n, unsigned flags)
      * no_flush commits before it; after this flush they are durable. */
     if (empty && !(flags & RVMFS_NO_FLUSH))
         rvm_flush();
-    for (int i = 0; i < t->nmembers; i++)
-        atomic_fetch_add(&t->members[i]->discard_wb, 1); /* balanced below */
-    txn_detach(t, false);
+    txn_detach(t, DETACH_COMMIT);
     txn_put(t); /* the table's */
     txn_put(t);
     return 0;
@@ -316,7 +327,7 @@ static int txn_abort_t(struct txn *t, bool invalidate)
     }
     txn_retire(t);
     pthread_mutex_unlock(&t->mu);
-    txn_detach(t, invalidate);
+    txn_detach(t, invalidate ? DETACH_ABORT_INVAL : DETACH_ABORT);
     txn_put(t); /* the table's */
     return 0;
 }
@@ -352,10 +363,8 @@ static void txn_sweep(unsigned idle_s, bool all)
             if (pick && t->no_restore && !all)
                 pick = false;
             pthread_mutex_unlock(&t->mu);
-            if (pick && atomic_load(&t->refs) > 0) {
-                atomic_fetch_add(&t->refs, 1);
+            if (pick && txn_tryget(t))
                 victims[nv++] = t;
-            }
         }
         urcu_memb_read_unlock();
         int done = 0;
