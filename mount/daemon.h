@@ -57,7 +57,8 @@ struct node {
     struct txn *txn;     /* active (or just ended) transaction (mu) */
     atomic_int discard_wb; /* > 0: an abort's invalidation is under way */
     atomic_int_fast64_t mtime_ns; /* last data change seen here, or 0 */
-    bool orphan_check;   /* an unlink or rename dropped one of its names */
+    atomic_uint_fast64_t seg_gen; /* new segment: its entry must be durable
+                                   * before its first record (store.c) */
     /* regular files: the mapped region (maplock) */
     rvm_region_t region;
     char *base;          /* region.vmaddr: header page, then data */
@@ -111,7 +112,9 @@ int node_stat(struct node *n, struct stat *st);
 int store_open(const char *store, bool create, uint64_t log_size,
                const char *log_path);
 void store_sweep_orphans(void);
-int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st);
+int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st,
+                      uint64_t *gen);
+int store_seg_durable(uint64_t gen);
 void store_orphan_later(ino_t bino);
 void store_orphans_collect(void);
 

@@ -223,7 +223,8 @@ static int create_file(fuse_req_t req, struct node *p, const char *name,
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct stat st;
-    int rc = store_new_segment(mode & ~ctx->umask, ctx->uid, ctx->gid, &st);
+    uint64_t gen = 0;
+    int rc = store_new_segment(mode & ~ctx->umask, ctx->uid, ctx->gid, &st, &gen);
     if (rc < 0)
         return rc;
     char seg[32];
@@ -233,7 +234,11 @@ static int create_file(fuse_req_t req, struct node *p, const char *name,
         unlinkat(fs.seg_fd, seg, 0); /* never logged: safe to drop now */
         return rc;
     }
-    return do_lookup(p, name, e);
+    rc = do_lookup(p, name, e);
+    struct node *n = rc == 0 ? node_find(e->ino) : NULL;
+    if (n)
+        atomic_store(&n->seg_gen, gen);
+    return rc;
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,

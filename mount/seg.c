@@ -114,17 +114,20 @@ int seg_map(struct node *n)
         return -ESTALE;
     }
     ssize_t got = pread(fd, &h, sizeof(h), 0);
-    if (got <= 0 || (got == sizeof(h) && h.magic == 0 && st.st_size <= (off_t)SEG_HDR)) {
-        /* A segment never written: give it its header.  No log record can
-         * name it yet, so a direct write is safe. */
-        memset(&h, 0, sizeof(h));
+    if (got < (ssize_t)sizeof(h) || (h.magic == 0 && h.version == 0)) {
+        /* A header that never reached the disk (the file is new, or a
+         * power loss took the header but not the records that recovery
+         * applied).  Log records never cover the magic and version, so
+         * writing them directly is safe; the size stays what it is. */
+        if (got < (ssize_t)sizeof(h))
+            memset(&h, 0, sizeof(h));
         h.magic = SEG_MAGIC;
         h.version = SEG_VERSION;
         if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h)) {
             close(fd);
             return -EIO;
         }
-    } else if (got != sizeof(h) || h.magic != SEG_MAGIC) {
+    } else if (h.magic != SEG_MAGIC) {
         close(fd);
         return -EIO; /* not a segment */
     }

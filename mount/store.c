@@ -32,6 +32,9 @@ struct orphan {
 static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct orphan *orphans;
 static atomic_uint tmp_seq;
+/* Segments created so far, and how many of their seg/ entries are known
+ * durable (see store_seg_durable). */
+static atomic_uint_fast64_t created_gen, synced_gen;
 
 static int conf_check(int dfd)
 {
@@ -202,7 +205,8 @@ void store_sweep_orphans(void)
 
 /* A new, empty segment with its header; its tree/ name comes next (a crash
  * in between leaves an orphan that the next mount removes). */
-int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st)
+int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st,
+                      uint64_t *gen)
 {
     char tmp[64], name[32];
     snprintf(tmp, sizeof(tmp), ".tmp.%d.%u", (int)getpid(),
@@ -230,7 +234,30 @@ int store_new_segment(mode_t mode, uid_t uid, gid_t gid, struct stat *st)
     }
     if (rc < 0)
         unlinkat(fs.seg_fd, tmp, 0);
+    else
+        *gen = atomic_fetch_add(&created_gen, 1) + 1;
     return rc;
+}
+
+/*
+ * Before the first log record names a new segment, its seg/<ino> entry
+ * must be durable: recovery after a power loss would otherwise apply the
+ * record to a fresh file of that name, not to the file the tree/ name
+ * links.  One fsync of seg/ covers every segment created before it, so
+ * concurrent first writes share it.
+ */
+int store_seg_durable(uint64_t gen)
+{
+    if (gen == 0 || atomic_load(&synced_gen) >= gen)
+        return 0;
+    uint64_t upto = atomic_load(&created_gen);
+    if (fsync(fs.seg_fd) < 0)
+        return -errno;
+    /* after this fsync, the entries of segments 1..upto are durable */
+    uint64_t cur = atomic_load(&synced_gen);
+    while (cur < upto && !atomic_compare_exchange_weak(&synced_gen, &cur, upto))
+        ;
+    return 0;
 }
 
 void store_orphan_later(ino_t bino)

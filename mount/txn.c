@@ -483,6 +483,11 @@ int txn_with(struct node *n,
         pthread_mutex_unlock(&n->mu);
         return 1;
     }
+    rc = store_seg_durable(atomic_load(&n->seg_gen));
+    if (rc < 0) {
+        pthread_mutex_unlock(&n->mu);
+        return rc;
+    }
     bool busy = node_busy(n);
     if (need > n->cap) {
         if (busy) {
