@@ -22,7 +22,9 @@
  *   transaction are undone by abort.
  * - Writes outside any transaction are each their own atomic transaction,
  *   committed without a log force; fsync()/fdatasync() or rvmfs_flush()
- *   makes every committed transaction durable.
+ *   makes every committed transaction durable.  The kernel hands the
+ *   daemon at most 1 MiB per request, so a larger write() outside a
+ *   transaction is atomic per 1 MiB piece; inside one it is whole.
  * - Closing descriptors does not end a transaction; a transaction ends
  *   at commit or abort, when the daemon stops (aborted) or when it stays
  *   idle longer than the mount's txn_timeout (aborted).

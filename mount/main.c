@@ -142,6 +142,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
     if (conn->capable & FUSE_CAP_IOCTL_DIR)
         conn->want |= FUSE_CAP_IOCTL_DIR;
+    /* A write() outside a transaction is atomic as far as the kernel
+     * sends it in one request: up to 1 MiB (FUSE's largest). */
+    conn->max_write = 1u << 20;
     rvm_options_t o;
     rvm_opts(&o);
     rvm_return_t rc = RVM_INIT(&o);
