@@ -15,8 +15,10 @@
  *              FZ_SLOT1: put the status in slot 1 too;
  *              FZ_SEGS: segments named by the log exist (empty).
  * Returns 0; aborts (a finding) when an invariant of recovery breaks:
- * a failure without an error message, or a second recovery that is not
- * empty after a successful one.
+ * a failure other than RVM_ELOG, RVM_ELOG_VERSION_SKEW or RVM_EIO (out of
+ * memory included: no input needs more than a few MiB), a failure without
+ * an error message, or a second recovery that is not empty after a
+ * successful one.
  */
 #ifndef TORTURE_FUZZ_RECOVERY_H
 #define TORTURE_FUZZ_RECOVERY_H
