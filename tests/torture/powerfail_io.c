@@ -282,10 +282,12 @@ static int pf_sync(rvm_io_file *f)
         pthread_mutex_unlock(&mu);
         return t;
     }
-    /* Durability point of the simulated disk: f's writes are stable. */
+    /* Durability point of the simulated disk: the file's writes are
+     * stable, whichever descriptor they went through (fdatasync flushes
+     * the file, as on Linux). */
     size_t j = 0;
     for (size_t i = 0; i < npend; i++) {
-        if (pend[i].f == f)
+        if (pend[i].f == f || strcmp(pend[i].f->path, f->path) == 0)
             pending_forget(i);
         else
             pend[j++] = pend[i];

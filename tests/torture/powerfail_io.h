@@ -4,7 +4,8 @@
  * Model of the disk: every write goes through to the real file at once
  * (so reads and mmap see it, as they see the page cache) and is also
  * remembered as *pending* with the bytes it overwrote.  A sync of a file
- * makes that file's pending writes durable (forgets them); the real
+ * makes that file's pending writes durable (forgets them), whichever
+ * descriptor of the same path they were written through; the real
  * fdatasync is not called, since the power loss is simulated.
  *
  * Every pwrite and sync counts as one I/O.  At the chosen I/O (or when
