@@ -39,7 +39,11 @@ static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t 
         return s->buf + (phys - s->buf_off);
     size_t want = len > s->buf_want ? len : s->buf_want;
     uint64_t area_end = 2 * s->status_size + s->data_size;
-    if (phys + want > area_end)
+    if (phys >= area_end) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (want > area_end - phys)
         want = (size_t)(area_end - phys);
     if (want < len) {
         *err = -EINVAL;
@@ -176,7 +180,9 @@ int log_status_check(const unsigned char *slot, size_t slot_size, char *why, siz
         snprintf(why, why_len, "status checksum mismatch");
         return -EINVAL;
     }
-    if (st.data_size < LOG_MIN_DATA_SIZE || st.data_size % 4096) {
+    /* Bounded so that 2 * status_size + data_size cannot wrap. */
+    if (st.data_size < LOG_MIN_DATA_SIZE || st.data_size % 4096 ||
+        st.data_size > (UINT64_MAX >> 2)) {
         snprintf(why, why_len, "bad data size");
         return -EINVAL;
     }

@@ -39,10 +39,8 @@ int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
     size_t used = sizeof st;
     int rc = 0;
     pthread_mutex_lock(&rvm.seg_mu);
-    uint64_t max_id = 0;
+    st.next_seg_id = seg_next_id_locked();
     for (struct seg *s = rvm.segs; s; s = s->next) {
-        if (s->id > max_id)
-            max_id = s->id;
         if (!s->in_dict)
             continue;
         bool dropped = false;
@@ -67,7 +65,6 @@ int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
         free(buf);
         return rc;
     }
-    st.next_seg_id = max_id + 1;
     st.used = (uint32_t)used;
     memcpy(buf, &st, sizeof st);
     uint32_t crc = crc32c(0, buf, used);
@@ -245,7 +242,7 @@ int log_open(const char *path, struct rvm_log **out)
     L->gen = st.gen;
     uint64_t fsize;
     rc = L->io->size(L->f, &fsize);
-    if (rc == 0 && fsize < 2 * L->S + L->D) {
+    if (rc == 0 && (fsize < 2 * L->S || fsize - 2 * L->S < L->D)) {
         rvm_set_errmsg("log %s is shorter than its status block says", path);
         rc = -EINVAL;
     }
@@ -253,8 +250,13 @@ int log_open(const char *path, struct rvm_log **out)
     size_t p = sizeof st;
     for (uint32_t i = 0; rc == 0 && i < st.n_segs; i++) {
         struct log_dict_entry e;
+        if (p + sizeof e > st.used) {
+            rvm_set_errmsg("log %s: corrupt segment dictionary", path);
+            rc = -EINVAL;
+            break;
+        }
         memcpy(&e, slot + p, sizeof e);
-        if (p + sizeof e + e.path_len > st.used || e.path_len >= 4096) {
+        if (e.path_len >= 4096 || p + sizeof e + e.path_len > st.used) {
             rvm_set_errmsg("log %s: corrupt segment dictionary", path);
             rc = -EINVAL;
             break;
@@ -269,6 +271,7 @@ int log_open(const char *path, struct rvm_log **out)
     free(slot);
     if (rc < 0)
         goto fail;
+    seg_reserve_ids(st.next_seg_id);
 
     uint64_t t0 = rvm_now_usec();
     struct log_scan scan;

@@ -50,13 +50,19 @@ int log_truncate(struct rvm_log *L, bool automatic)
     if (rc == 0) {
         /* Segments with nothing left in the log leave the dictionary with
          * this status write (mapped or not: a later commit adds them
-         * again), so it holds only what live records name. */
+         * again), so it holds only what live records name.  Not while the
+         * log is poisoned: records of the failed batch, still reachable
+         * until log_heal, may name them. */
         pthread_mutex_lock(&L->status_mu);
         struct seg **drop = NULL;
         size_t ndrop = 0, cap = 0;
         pthread_mutex_lock(&L->mu);
+        /* The epoch now, not at the start: heal() may have moved on, and
+         * writing the old one back would hide every record since. */
+        uint64_t epoch = L->epoch;
+        bool poisoned = L->poisoned;
         pthread_mutex_lock(&rvm.seg_mu);
-        for (struct seg *s = rvm.segs; s; s = s->next) {
+        for (struct seg *s = rvm.segs; s && !poisoned; s = s->next) {
             if (!s->in_dict || s->queued || s->last_seq >= end_seq)
                 continue;
             if (ndrop == cap) {
@@ -70,29 +76,33 @@ int log_truncate(struct rvm_log *L, bool automatic)
         }
         pthread_mutex_unlock(&rvm.seg_mu);
         pthread_mutex_unlock(&L->mu);
-        rc = status_write(L, end, end_seq, st.epoch, drop, ndrop);
-        if (rc == 0) {
-            pthread_mutex_lock(&L->mu);
-            pthread_mutex_lock(&rvm.seg_mu);
-            for (size_t i = 0; i < ndrop; i++)
-                drop[i]->in_dict = false;
+        rc = status_write(L, end, end_seq, epoch, drop, ndrop);
+        pthread_mutex_lock(&L->mu);
+        pthread_mutex_lock(&rvm.seg_mu);
+        /* Even when the sync failed, the status may reach the disk with
+         * the next sync of the log: the dropped segments count as absent
+         * either way, so a commit naming them writes them back first. */
+        for (size_t i = 0; i < ndrop; i++)
+            drop[i]->in_dict = false;
+        if (rc == 0)
             seg_gc_locked();
-            pthread_mutex_unlock(&rvm.seg_mu);
-            pthread_mutex_unlock(&L->mu);
+        pthread_mutex_unlock(&rvm.seg_mu);
+        if (rc == 0) {
+            /* Under status_mu, so that no later status write can carry
+             * the old head: the log may reuse [old head, end) from now. */
+            STATS_ADD(bytes_truncated, end - L->head);
+            L->head = end;
+            L->head_seq = end_seq;
+            L->live_records -= n_applied < L->live_records ? n_applied : L->live_records;
+            STATS_ADD(n_truncations, 1);
+            if (automatic)
+                STATS_ADD(n_auto_truncations, 1);
         }
+        pthread_mutex_unlock(&L->mu);
         free(drop);
         pthread_mutex_unlock(&L->status_mu);
     }
     pthread_mutex_lock(&L->mu);
-    if (rc == 0) {
-        STATS_ADD(bytes_truncated, end - L->head);
-        L->head = end;
-        L->head_seq = end_seq;
-        L->live_records -= n_applied < L->live_records ? n_applied : L->live_records;
-        STATS_ADD(n_truncations, 1);
-        if (automatic)
-            STATS_ADD(n_auto_truncations, 1);
-    }
     L->truncating = false;
     pthread_cond_broadcast(&L->cond);
     pthread_mutex_unlock(&L->mu);

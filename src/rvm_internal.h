@@ -101,6 +101,8 @@ void seg_unpin(struct seg *s);
 void seg_gc_locked(void);                                 /* seg_mu held */
 struct seg *seg_by_id(uint64_t id);
 struct seg *seg_add_known(uint64_t id, const char *path); /* recovery */
+uint64_t seg_next_id_locked(void);                        /* seg_mu held */
+void seg_reserve_ids(uint64_t next);                      /* recovery */
 int seg_open(struct seg *s, bool create);                 /* -errno */
 void seg_free_all(void);
 

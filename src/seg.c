@@ -144,6 +144,26 @@ struct seg *seg_add_known(uint64_t id, const char *path)
     return s;
 }
 
+/*
+ * Ids are never handed out twice in a log's life, even after the
+ * segment that had one is forgotten: records of a previous lap can name
+ * it, and the status block carries the counter across restarts.
+ */
+uint64_t seg_next_id_locked(void)
+{
+    return next_id;
+}
+
+void seg_reserve_ids(uint64_t next)
+{
+    pthread_mutex_lock(&rvm.seg_mu);
+    /* An absurd counter (a corrupt but checksummed status) is ignored
+     * rather than letting ids wrap. */
+    if (next > next_id && next < (UINT64_C(1) << 48))
+        next_id = next;
+    pthread_mutex_unlock(&rvm.seg_mu);
+}
+
 struct seg *seg_by_id(uint64_t id)
 {
     pthread_mutex_lock(&rvm.seg_mu);

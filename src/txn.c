@@ -434,6 +434,15 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
                 return rc == -ENOMEM ? RVM_ENO_MEMORY : RVM_EIO;
             }
         }
+    } else if (rvm.log && mode == flush) {
+        /* Nothing of its own to log, but a flush commit still promises
+         * that every commit before it is durable. */
+        int rc = log_flush(rvm.log);
+        if (rc < 0) {
+            t->commit_failed = true;
+            rvm_set_errmsg("commit failed: forcing earlier commits: %s", strerror(-rc));
+            return rc == -ENOMEM ? RVM_ENO_MEMORY : RVM_EIO;
+        }
     }
     STATS_ADD(bytes_after_ranges, after);
     if (mode == flush)

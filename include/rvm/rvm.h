@@ -402,7 +402,10 @@ rvm_return_t rvm_modify_bytes(rvm_tid_t *tid, void *dest, const void *src,
 /**
  * Abort: put back the old bytes of every range and end the transaction.
  * @return #RVM_SUCCESS; #RVM_EINIT; #RVM_ETID; #RVM_EMODE (began
- *   no_restore: the transaction stays active and must be ended).
+ *   no_restore: the transaction stays active and must be ended);
+ *   #RVM_EIO (only after a failed flush commit: its record may be on disk
+ *   and the log could not be made to forget it; the transaction stays
+ *   active, memory is unchanged, and a later abort retries).
  */
 rvm_return_t rvm_abort_transaction(rvm_tid_t *tid);
 
