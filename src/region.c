@@ -187,8 +187,11 @@ static rvm_return_t map_pinned(rvm_region_t *region, struct seg *s, const char *
     char *mem = region->vmaddr;
     int fd = s->io->fd(s->file);
     if (priv && fd >= 0) {
+        /* No swap reservation: a segment may be far larger than memory,
+         * and only the pages written since the last truncation ever get
+         * private copies (region_release_clean drops them). */
         mem = mmap(mem, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | (mem ? MAP_FIXED : 0), fd, (off_t)off);
+                   MAP_PRIVATE | MAP_NORESERVE | (mem ? MAP_FIXED : 0), fd, (off_t)off);
         r->private_map = true;
     } else {
         if (!mem) {
