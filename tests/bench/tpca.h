@@ -103,6 +103,10 @@ struct tpca_peer {
 extern const struct tpca_peer tpca_peer_rvm, tpca_peer_rvm_noopt, tpca_peer_sqlite,
     tpca_peer_lmdb, tpca_peer_pmem, tpca_peer_raw;
 
+/* The mapped region of a librvm peer's context (tpca_peer_rvm*), for
+ * drivers that write it their own way (auto_bench.c). */
+unsigned char *tpca_rvm_base(void *ctx);
+
 /* pmem_is_pmem() of the last libpmemobj pool (-1: none opened). */
 extern int tpca_pmem_is_pmem;
 

@@ -22,6 +22,11 @@ struct rvm_ctx {
     unsigned char *base;
 };
 
+unsigned char *tpca_rvm_base(void *ctx)
+{
+    return ((struct rvm_ctx *)ctx)->base;
+}
+
 static int rvm_fail(char *buf, size_t n, const char *what, rvm_return_t r)
 {
     snprintf(buf, n, "%s: %s %s", what, rvm_return(r), rvm_errmsg());
