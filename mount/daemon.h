@@ -63,6 +63,9 @@ struct node {
     rvm_region_t region;
     char *base;          /* region.vmaddr: header page, then data */
     uint64_t cap;        /* data bytes the region can hold */
+    uint64_t dirty;      /* bytes of pages written since their private
+                          * copies were last dropped (mu; seg.c) */
+    uint64_t dirty_lo, dirty_hi; /* region offsets they lie in (mu) */
     char segname[24];    /* decimal bino: name under seg/ */
 };
 
@@ -124,6 +127,7 @@ int seg_map(struct node *n);
 void seg_unmap(struct node *n);
 uint64_t seg_size(const struct node *n);
 int seg_reserve(struct node *n, uint64_t end);
+void seg_idle(struct node *n);
 int seg_shrink(struct node *n, uint64_t size);
 void seg_trim_repair(const char *marker);
 #define SEG_SHRINK_MIN (256u << 10) /* below: shrink in the log */
@@ -167,6 +171,12 @@ int txn_with(struct node *n, int (*fn)(struct node *, rvm_tid_t *, uint64_t *,
                                         uint64_t *, void *), void *arg,
              bool writepage, uint64_t need);
 int do_flush(void);
+
+/* chan.c: /dev/fuse I/O; negotiates FUSE_HANDLE_KILLPRIV_V2 */
+int chan_attach(struct fuse_session *se);
+/* The request handled on this thread asks the daemon to clear the file's
+ * set-user-ID and set-group-ID bits (a writer without CAP_FSETID). */
+bool chan_kill_suidgid(void);
 
 /* bg.c: background work */
 int bg_start(void);

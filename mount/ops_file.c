@@ -37,8 +37,25 @@ static int resize_fn(struct node *n, rvm_tid_t *tid, uint64_t *ranges,
     return seg_resize(n, tid, *(uint64_t *)arg, ranges, bytes);
 }
 
+/* What the kernel leaves to the daemon under FUSE_HANDLE_KILLPRIV_V2
+ * (chan.c): a write or truncation by a caller without CAP_FSETID drops
+ * set-user-ID, and set-group-ID when the group may execute. */
+static void kill_suidgid(struct node *n)
+{
+    struct stat st;
+    if (fstatat(fs.seg_fd, n->segname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return;
+    mode_t kill = S_ISUID;
+    if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+        kill |= S_ISGID;
+    if (st.st_mode & kill)
+        fchmodat(fs.seg_fd, n->segname, st.st_mode & 07777 & ~kill, 0);
+}
+
 int file_truncate(struct node *n, uint64_t size)
 {
+    if (chan_kill_suidgid()) /* an O_TRUNC open or a setattr */
+        kill_suidgid(n);
     /* A big shrink outside a transaction: no need to log the zeros. */
     pthread_mutex_lock(&n->mu);
     if (n->base && !node_busy(n) && seg_size(n) > size &&
@@ -131,6 +148,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
         fuse_reply_err(req, EINVAL);
         return;
     }
+    if (chan_kill_suidgid() && !fi->writepage)
+        kill_suidgid(n);
     struct wr w = {buf, size, (uint64_t)off};
     int rc = txn_with(n, write_fn, &w, fi->writepage, (uint64_t)off + size);
     if (rc < 0)

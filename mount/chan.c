@@ -1,0 +1,125 @@
+/*
+ * chan.c - the daemon's reads and writes of /dev/fuse (libfuse's custom
+ * I/O hook), for what libfuse 3.14 cannot say to the kernel.
+ *
+ * Why: without FUSE_HANDLE_KILLPRIV_V2 the kernel leaves SB_NOSEC off on a
+ * FUSE mount, so every write() first asks the daemon for the file's
+ * security.capability (file_remove_privs -> cap_inode_need_killpriv): one
+ * extra round trip per write, a quarter of a transaction's requests.  With
+ * V2 the inode latches S_NOSEC after its first write and the kernel
+ * instead flags the requests of callers without CAP_FSETID so that the
+ * daemon clears set-user-ID/set-group-ID itself.  libfuse 3.14 has no
+ * capability bit for V2 and rebuilds the INIT reply's flags from the bits
+ * it knows, so the flag is added here, on the way out, when the kernel
+ * offered it.  libfuse also drops the per-request kill flags; they are
+ * read here, on the way in, and kept for the thread that handles the
+ * request (libfuse's workers handle the request they read themselves).
+ *
+ * The wire structures are the kernel's ABI (linux/fuse.h, protocol 7.33+);
+ * only fields at fixed offsets of stable structures are touched.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static _Atomic uint64_t init_unique; /* INIT request awaiting its reply */
+static atomic_bool init_offers_v2;
+static atomic_bool killpriv_v2;      /* negotiated */
+static _Thread_local bool req_kill;  /* request being handled on this thread */
+
+static void note_request(const char *buf, size_t n)
+{
+    req_kill = false;
+    if (n < sizeof(struct fuse_in_header))
+        return;
+    struct fuse_in_header h;
+    memcpy(&h, buf, sizeof(h));
+    const char *arg = buf + sizeof(h);
+    size_t alen = n - sizeof(h);
+    uint32_t v;
+    switch (h.opcode) {
+    case FUSE_INIT:
+        if (alen >= offsetof(struct fuse_init_in, flags) + sizeof(v)) {
+            memcpy(&v, arg + offsetof(struct fuse_init_in, flags), sizeof(v));
+            atomic_store(&init_offers_v2, (v & FUSE_HANDLE_KILLPRIV_V2) != 0);
+            atomic_store(&init_unique, h.unique);
+        }
+        break;
+    case FUSE_WRITE:
+        if (alen >= offsetof(struct fuse_write_in, write_flags) + sizeof(v)) {
+            memcpy(&v, arg + offsetof(struct fuse_write_in, write_flags), sizeof(v));
+            req_kill = v & FUSE_WRITE_KILL_SUIDGID;
+        }
+        break;
+    case FUSE_OPEN:
+        if (alen >= offsetof(struct fuse_open_in, open_flags) + sizeof(v)) {
+            memcpy(&v, arg + offsetof(struct fuse_open_in, open_flags), sizeof(v));
+            req_kill = v & FUSE_OPEN_KILL_SUIDGID;
+        }
+        break;
+    case FUSE_SETATTR:
+        if (alen >= sizeof(v)) {
+            memcpy(&v, arg, sizeof(v));
+            req_kill = v & FATTR_KILL_SUIDGID;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
+{
+    (void)userdata;
+    ssize_t n = read(fd, buf, len);
+    if (n > 0)
+        note_request(buf, (size_t)n);
+    return n;
+}
+
+static void patch_init_reply(struct iovec *iov, int count)
+{
+    uint64_t want = atomic_load(&init_unique);
+    if (!want || count < 2 || iov[0].iov_len < sizeof(struct fuse_out_header))
+        return;
+    struct fuse_out_header oh;
+    memcpy(&oh, iov[0].iov_base, sizeof(oh));
+    if (oh.unique != want)
+        return;
+    atomic_store(&init_unique, 0);
+    if (oh.error != 0 || !atomic_load(&init_offers_v2) ||
+        iov[1].iov_len < offsetof(struct fuse_init_out, flags) + sizeof(uint32_t))
+        return;
+    char *p = (char *)iov[1].iov_base + offsetof(struct fuse_init_out, flags);
+    uint32_t flags;
+    memcpy(&flags, p, sizeof(flags));
+    flags |= FUSE_HANDLE_KILLPRIV_V2;
+    memcpy(p, &flags, sizeof(flags));
+    atomic_store(&killpriv_v2, true);
+}
+
+static ssize_t chan_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+    (void)userdata;
+    if (atomic_load_explicit(&init_unique, memory_order_relaxed))
+        patch_init_reply(iov, count);
+    return writev(fd, iov, count);
+}
+
+int chan_attach(struct fuse_session *se)
+{
+    static const struct fuse_custom_io io = {
+        .read = chan_read,
+        .writev = chan_writev,
+    };
+    return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+}
+
+bool chan_kill_suidgid(void)
+{
+    return atomic_load_explicit(&killpriv_v2, memory_order_relaxed) && req_kill;
+}
