@@ -150,6 +150,7 @@ struct txn {
     int nmembers, capmembers;
     uint64_t ranges, bytes; /* mu */
     struct timespec began, last_use; /* mu */
+    struct txn *next_free; /* txn.c's pool of ended transactions */
 };
 int txns_init(void);
 void txns_fini(void);

@@ -48,6 +48,8 @@ int txns_init(void)
     return 0;
 }
 
+static void txn_pool_drain(void);
+
 void txns_fini(void)
 {
     if (!fs.txns)
@@ -55,14 +57,80 @@ void txns_fini(void)
     urcu_memb_barrier();
     cds_lfht_destroy(fs.txns, NULL);
     fs.txns = NULL;
+    txn_pool_drain();
+}
+
+/* Ended transactions go back to a pool, once no RCU reader can see them,
+ * rather than to free(): a begin then allocates nothing.  The pool keeps
+ * each one's member array and initialized mutex. */
+#define TXN_POOL_MAX 256
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct txn *pool;
+static int pool_n;
+
+static void txn_destroy(struct txn *t)
+{
+    pthread_mutex_destroy(&t->mu);
+    free(t->members);
+    free(t);
+}
+
+/* t is unlocked and unreachable. */
+static void txn_recycle(struct txn *t)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < TXN_POOL_MAX) {
+        t->next_free = pool;
+        pool = t;
+        pool_n++;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (t)
+        txn_destroy(t);
+}
+
+static struct txn *txn_alloc(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    struct txn *t = pool;
+    if (t) {
+        pool = t->next_free;
+        pool_n--;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (t) {
+        t->id = 0;
+        t->active = false;
+        t->nmembers = 0;
+        t->ranges = t->bytes = 0;
+        t->next_free = NULL;
+    } else {
+        t = calloc(1, sizeof(*t));
+        if (!t)
+            return NULL;
+        pthread_mutex_init(&t->mu, NULL);
+    }
+    return t;
+}
+
+static void txn_pool_drain(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    struct txn *t = pool;
+    pool = NULL;
+    pool_n = 0;
+    pthread_mutex_unlock(&pool_mu);
+    while (t) {
+        struct txn *next = t->next_free;
+        txn_destroy(t);
+        t = next;
+    }
 }
 
 static void txn_free_rcu(struct rcu_head *h)
 {
-    struct txn *t = caa_container_of(h, struct txn, rcu);
-    pthread_mutex_destroy(&t->mu);
-    free(t->members);
-    free(t);
+    txn_recycle(caa_container_of(h, struct txn, rcu));
 }
 
 void txn_put(struct txn *t)
@@ -139,10 +207,9 @@ int txn_begin(struct node *n, unsigned flags, uint64_t *id)
 {
     if (flags & ~RVMFS_NO_RESTORE)
         return -EINVAL;
-    struct txn *t = calloc(1, sizeof(*t));
+    struct txn *t = txn_alloc();
     if (!t)
         return -ENOMEM;
-    pthread_mutex_init(&t->mu, NULL);
     cds_lfht_node_init(&t->hnode);
     rvm_init_tid(&t->tid);
     t->no_restore = flags & RVMFS_NO_RESTORE;
@@ -153,16 +220,15 @@ int txn_begin(struct node *n, unsigned flags, uint64_t *id)
     pthread_mutex_lock(&n->mu);
     if (node_busy(n)) {
         pthread_mutex_unlock(&n->mu);
-        pthread_mutex_destroy(&t->mu);
-        free(t);
+        txn_recycle(t);
         return -EBUSY;
     }
+    seg_idle(n); /* between transactions: may drop written pages' copies */
     rvm_return_t rc = rvm_begin_transaction(&t->tid,
                                             t->no_restore ? no_restore : restore);
     if (rc != RVM_SUCCESS) {
         pthread_mutex_unlock(&n->mu);
-        pthread_mutex_destroy(&t->mu);
-        free(t);
+        txn_recycle(t);
         return -rvm_errno(rc);
     }
     pthread_mutex_lock(&t->mu);
@@ -489,6 +555,8 @@ int txn_with(struct node *n,
         return rc;
     }
     bool busy = node_busy(n);
+    if (!busy)
+        seg_idle(n);
     if (need > n->cap) {
         if (busy) {
             pthread_mutex_unlock(&n->mu);
