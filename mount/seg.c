@@ -18,6 +18,14 @@
  * Shrinking zeroes them in the same transaction (seg_resize), except for
  * a big shrink outside any transaction, which punches them out of the
  * backing file instead of logging zeros (seg_shrink).
+ *
+ * Memory: the region is read lazily, page by page, so a segment larger
+ * than memory costs only the pages touched.  Every page written gets a
+ * private copy, which librvm drops after a truncation only when nothing of
+ * the segment is left in the log, a moment that never comes while the file
+ * is written without pause.  So the daemon counts the pages it writes
+ * (n->dirty), and between two transactions of a file past SEG_DIRTY_MAX
+ * (seg_idle) applies the log and drops the copies itself.
  */
 #include "daemon.h"
 
@@ -32,6 +40,10 @@
 
 #define SEG_MAX_CAP (1ull << 40)
 #define DIFF_GAP 32 /* equal bytes that may sit inside one logged range */
+#define SEG_DIRTY_MAX (64ull << 20)   /* per file */
+#define SEG_DIRTY_ALL (256ull << 20)  /* all files together */
+
+static atomic_uint_fast64_t dirty_all; /* sum of every node's dirty */
 
 int rvm_errno(rvm_return_t rc)
 {
@@ -73,6 +85,27 @@ uint64_t seg_size(const struct node *n)
     return __atomic_load_n(&hdr(n)->size, __ATOMIC_ACQUIRE);
 }
 
+/* The mapping is new or gone: no private copies left. */
+static void dirty_reset(struct node *n)
+{
+    atomic_fetch_sub(&dirty_all, n->dirty);
+    n->dirty = n->dirty_lo = n->dirty_hi = 0;
+}
+
+/* Region bytes [a, b) are about to be written: count their pages. */
+static void dirty_note(struct node *n, uint64_t a, uint64_t b)
+{
+    uint64_t p = (uint64_t)rvm_page_size();
+    a &= ~(p - 1);
+    b = (b + p - 1) & ~(p - 1);
+    if (n->dirty == 0 || a < n->dirty_lo)
+        n->dirty_lo = a;
+    if (n->dirty == 0 || b > n->dirty_hi)
+        n->dirty_hi = b;
+    n->dirty += b - a; /* pages written twice count twice: an upper bound */
+    atomic_fetch_add(&dirty_all, b - a);
+}
+
 static int seg_map_cap(struct node *n, uint64_t cap)
 {
     char path[4096];
@@ -94,6 +127,7 @@ static int seg_map_cap(struct node *n, uint64_t cap)
     }
     n->base = n->region.vmaddr;
     n->cap = cap;
+    dirty_reset(n);
     /* The region is touched a few bytes at a time (diffs, headers): no
      * readahead, which would fill the page cache with the sparse holes. */
     madvise(n->base, SEG_HDR + cap, MADV_RANDOM);
@@ -165,6 +199,37 @@ void seg_unmap(struct node *n)
     free(n->region.data_dev);
     n->region.data_dev = NULL;
     n->base = NULL;
+    dirty_reset(n);
+}
+
+/*
+ * Caller holds n->mu and knows that the file is in no active transaction
+ * (so no one can change its memory until it lets go): if the file has
+ * written enough pages, drop their private copies.
+ *
+ * After the flush every committed byte of the file is durable in the log,
+ * and after the truncation in the segment file, so memory and file agree
+ * and a dropped page reads back the same bytes.  Readers (maplock only)
+ * may copy from a page while it is dropped: they see those same bytes.
+ * The cost is one log force and one truncation per SEG_DIRTY_MAX written,
+ * paid by the writer of this file; the truncation would come anyway.
+ */
+void seg_idle(struct node *n)
+{
+    if (!n->base || n->dirty == 0 ||
+        (n->dirty < SEG_DIRTY_MAX && atomic_load(&dirty_all) < SEG_DIRTY_ALL))
+        return;
+    if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS) {
+        /* Keep the copies (they hold the only committed bytes that the
+         * file lacks); try again after as much writing again. */
+        atomic_fetch_sub(&dirty_all, n->dirty);
+        n->dirty /= 2;
+        atomic_fetch_add(&dirty_all, n->dirty);
+        return;
+    }
+    if (n->dirty_hi > n->dirty_lo)
+        madvise(n->base + n->dirty_lo, n->dirty_hi - n->dirty_lo, MADV_DONTNEED);
+    dirty_reset(n);
 }
 
 /* Make room for `end` data bytes.  Caller holds n->mu and knows that the
@@ -207,6 +272,7 @@ int seg_reserve(struct node *n, uint64_t end)
 static int set_size(struct node *n, rvm_tid_t *tid, uint64_t size,
                     uint64_t *ranges, uint64_t *bytes)
 {
+    dirty_note(n, 0, sizeof(struct seg_hdr));
     rvm_return_t rc = rvm_set_range(tid, &hdr(n)->size, sizeof(uint64_t));
     if (rc != RVM_SUCCESS)
         return -rvm_errno(rc);
@@ -218,11 +284,12 @@ static int set_size(struct node *n, rvm_tid_t *tid, uint64_t size,
 
 /* Log and copy the bytes of [dst, dst+len) that differ from src (src NULL:
  * from zero), one range per run of differences. */
-static int diff_apply(rvm_tid_t *tid, char *dst, const char *src, size_t len,
+static int diff_apply(struct node *n, rvm_tid_t *tid, char *dst, const char *src, size_t len,
                       uint64_t *ranges, uint64_t *bytes)
 {
     static const char zeros[64];
     size_t i = 0;
+    uint64_t noted = 0; /* region offset up to which pages are counted */
     while (i < len) {
         while (i + 64 <= len &&
                memcmp(dst + i, src ? src + i : zeros, 64) == 0)
@@ -239,6 +306,15 @@ static int diff_apply(rvm_tid_t *tid, char *dst, const char *src, size_t len,
         rvm_return_t rc = rvm_set_range(tid, dst + start, run);
         if (rc != RVM_SUCCESS)
             return -rvm_errno(rc);
+        /* Runs come in order, often several to a page: count each once. */
+        uint64_t a = (uint64_t)(dst + start - n->base) & ~(uint64_t)4095;
+        uint64_t b = (uint64_t)(dst + start + run - n->base);
+        if (a < noted)
+            a = noted;
+        if (a < b) {
+            dirty_note(n, a, b);
+            noted = (b + 4095) & ~(uint64_t)4095;
+        }
         if (src)
             memcpy(dst + start, src + start, run);
         else
@@ -262,7 +338,7 @@ int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
         uintptr_t b = (uintptr_t)(n->base + SEG_HDR + (off + len < size ? off + len : size));
         madvise((void *)a, b - a, MADV_WILLNEED);
     }
-    int rc = diff_apply(tid, n->base + SEG_HDR + off, buf, len, ranges, bytes);
+    int rc = diff_apply(n, tid, n->base + SEG_HDR + off, buf, len, ranges, bytes);
     if (rc == 0 && off + len > size)
         rc = set_size(n, tid, off + len, ranges, bytes);
     return rc;
@@ -278,7 +354,7 @@ int seg_resize(struct node *n, rvm_tid_t *tid, uint64_t size,
     if (size == cur)
         return 0;
     if (size < cur) {
-        int rc = diff_apply(tid, n->base + SEG_HDR + size, NULL, cur - size,
+        int rc = diff_apply(n, tid, n->base + SEG_HDR + size, NULL, cur - size,
                             ranges, bytes);
         if (rc < 0)
             return rc;
