@@ -41,13 +41,19 @@ int merge_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
 }
 
 struct aged {
-    uint64_t seg, off;
+    uint64_t seg, off, end;
     size_t age;
 };
 
+/* Ties on the start go to the newer range: the sweep's fast path relies
+ * on meeting the newest of a common start first. */
 static inline int aged_less(const struct aged *x, const struct aged *y)
 {
-    return x->seg < y->seg || (x->seg == y->seg && x->off < y->off);
+    if (x->seg != y->seg)
+        return x->seg < y->seg;
+    if (x->off != y->off)
+        return x->off < y->off;
+    return x->age < y->age;
 }
 
 /* qsort's indirect calls cost more than the merge itself: an inlined
@@ -129,10 +135,12 @@ static void heap_pop(struct heap *h)
 }
 
 /*
- * LSD radix sort on (seg, off) packed into one key, 11 bits a pass, as
- * many passes as the largest key needs: batches of small updates to a
- * few segments sort in two or three linear passes.  -1 when the key does
- * not fit in 64 bits or memory is short (the caller then quicksorts).
+ * LSD radix sort on (seg, off) packed into one key, in as few passes of
+ * at most 11 bits as the largest key needs: batches of small updates to a
+ * few segments sort in two or three linear passes.  Stable, so ranges
+ * with a common start stay newest first (they were added in age order).
+ * -1 when the key does not fit in 64 bits or memory is short (the caller
+ * then quicksorts).
  */
 static int radix_sort(struct aged *a, size_t n)
 {
@@ -147,10 +155,14 @@ static int radix_sort(struct aged *a, size_t n)
     }
     unsigned obits = max_off ? 64 - (unsigned)__builtin_clzll(max_off) : 1;
     unsigned sbits = max_seg ? 64 - (unsigned)__builtin_clzll(max_seg) : 1;
-    if (obits + sbits > 64)
+    unsigned bits = obits + sbits;
+    if (bits > 64)
         return -1;
+    unsigned passes = (bits + 10) / 11;
+    unsigned digit = (bits + passes - 1) / passes;
+    size_t nb = (size_t)1 << digit, mask = nb - 1;
     struct aged *tmp = malloc(n * sizeof *tmp);
-    size_t *cnt = malloc(2048 * sizeof *cnt);
+    size_t *cnt = malloc(nb * sizeof *cnt);
     if (!tmp || !cnt) {
         free(tmp);
         free(cnt);
@@ -158,18 +170,18 @@ static int radix_sort(struct aged *a, size_t n)
     }
 #define KEY(x) (((x).seg << obits) | (x).off)
     struct aged *src = a, *dst = tmp;
-    for (unsigned shift = 0; shift < obits + sbits; shift += 11) {
-        memset(cnt, 0, 2048 * sizeof *cnt);
+    for (unsigned p = 0, shift = 0; p < passes; p++, shift += digit) {
+        memset(cnt, 0, nb * sizeof *cnt);
         for (size_t i = 0; i < n; i++)
-            cnt[(KEY(src[i]) >> shift) & 2047]++;
+            cnt[(KEY(src[i]) >> shift) & mask]++;
         size_t sum = 0;
-        for (size_t d = 0; d < 2048; d++) {
+        for (size_t d = 0; d < nb; d++) {
             size_t c = cnt[d];
             cnt[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[cnt[(KEY(src[i]) >> shift) & 2047]++] = src[i];
+            dst[cnt[(KEY(src[i]) >> shift) & mask]++] = src[i];
         struct aged *t = src;
         src = dst;
         dst = t;
@@ -209,34 +221,47 @@ int merge_sort(struct merge *m)
 {
     size_t n = m->nin;
     struct aged *a = malloc((n + 1) * sizeof *a);
-    struct heap h = {malloc((n + 1) * sizeof *h.v), 0};
+    struct heap h = {NULL, 0};
     int rc = 0;
-    if (!a || !h.v) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    if (!a)
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        a[i] = (struct aged){m->in[i].seg, m->in[i].off, i};
+        a[i] = (struct aged){m->in[i].seg, m->in[i].off, m->in[i].off + m->in[i].len, i};
     if (radix_sort(a, n) < 0)
         aged_sort(a, n);
-    /* m->in[age] stays the range of that age for the heap. */
+    /*
+     * Invariant at the top of the loop: every range before a[i] ends at or
+     * before a[i].off.  Then a[i] is the newest range starting there, and
+     * older ones with that start that it contains are dead (the common
+     * case: a record rewritten whole by many transactions).  If what
+     * follows starts at or after a[i]'s end, a[i] goes out whole with no
+     * heap; only clusters of truly overlapping ranges take the sweep.
+     */
     size_t i = 0;
     while (i < n && rc == 0) {
-        uint64_t seg = a[i].seg;
-        uint64_t pos = a[i].off;
+        uint64_t seg = a[i].seg, off = a[i].off, end = a[i].end;
+        size_t j = i + 1;
+        while (j < n && a[j].seg == seg && a[j].off == off && a[j].end <= end)
+            j++;
+        if (j == n || a[j].seg != seg || a[j].off >= end) {
+            rc = piece_add(m, seg, off, end - off, m->in[a[i].age].data);
+            i = j;
+            continue;
+        }
+        if (!h.v && !(h.v = malloc((n + 1) * sizeof *h.v))) {
+            rc = -ENOMEM;
+            break;
+        }
+        /* The sweep: the heap holds the ranges covering pos, newest on top;
+         * it owns the bytes until it ends or a newer range starts.  The
+         * cluster ends where nothing covers pos any more: a range that
+         * merely touches it starts the next one (so that runs of adjacent
+         * records take the fast path). */
+        uint64_t pos = off;
         h.n = 0;
         for (;;) {
             while (i < n && a[i].seg == seg && a[i].off <= pos)
                 heap_push(&h, a[i++].age);
-            while (h.n && m->in[h.v[0]].off + m->in[h.v[0]].len <= pos)
-                heap_pop(&h);
-            if (!h.n) {
-                if (i < n && a[i].seg == seg) {
-                    pos = a[i].off;
-                    continue;
-                }
-                break;
-            }
             const struct merge_piece *top = &m->in[h.v[0]];
             uint64_t next = top->off + top->len;
             if (i < n && a[i].seg == seg && a[i].off < next)
@@ -244,9 +269,12 @@ int merge_sort(struct merge *m)
             if ((rc = piece_add(m, seg, pos, next - pos, top->data + (pos - top->off))) < 0)
                 break;
             pos = next;
+            while (h.n && m->in[h.v[0]].off + m->in[h.v[0]].len <= pos)
+                heap_pop(&h);
+            if (!h.n)
+                break; /* everything before a[i] ends by pos <= a[i].off */
         }
     }
-out:
     free(a);
     free(h.v);
     return rc;
