@@ -15,6 +15,14 @@
  * read here, on the way in, and kept for the thread that handles the
  * request (libfuse's workers handle the request they read themselves).
  *
+ * One worker at a time reads /dev/fuse (the reader) and keeps reading
+ * after it has answered, so that a client's consecutive requests are
+ * served by the same thread: the kernel's readers wait first in, first
+ * out, and libfuse's idle workers otherwise take the requests in turn,
+ * each one a sleeping thread to wake on another CPU.  A handler that may
+ * wait (a log force, an abort's invalidation, which needs other requests
+ * served) hands the reader's part on first (chan_yield_reader).
+ *
  * The wire structures are the kernel's ABI (linux/fuse.h, protocol 7.33+);
  * only fields at fixed offsets of stable structures are touched.
  */
@@ -30,6 +38,26 @@ static _Atomic uint64_t init_unique; /* INIT request awaiting its reply */
 static atomic_bool init_offers_v2;
 static atomic_bool killpriv_v2;      /* negotiated */
 static _Thread_local bool req_kill;  /* request being handled on this thread */
+
+static pthread_mutex_t reader_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t reader_key; /* set while this thread is the reader */
+static bool reader_on;           /* multithreaded loop */
+
+/* A worker that exits (libfuse ends idle ones, or cancels them at
+ * unmount) must not take the reader's part with it. */
+static void reader_exit(void *v)
+{
+    if (v)
+        pthread_mutex_unlock(&reader_mu);
+}
+
+void chan_yield_reader(void)
+{
+    if (reader_on && pthread_getspecific(reader_key)) {
+        pthread_setspecific(reader_key, NULL);
+        pthread_mutex_unlock(&reader_mu);
+    }
+}
 
 static void note_request(const char *buf, size_t n)
 {
@@ -75,6 +103,10 @@ static void note_request(const char *buf, size_t n)
 static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 {
     (void)userdata;
+    if (reader_on && !pthread_getspecific(reader_key)) {
+        pthread_mutex_lock(&reader_mu);
+        pthread_setspecific(reader_key, &reader_mu);
+    }
     ssize_t n = read(fd, buf, len);
     if (n > 0)
         note_request(buf, (size_t)n);
@@ -110,8 +142,10 @@ static ssize_t chan_writev(int fd, struct iovec *iov, int count, void *userdata)
     return writev(fd, iov, count);
 }
 
-int chan_attach(struct fuse_session *se)
+int chan_attach(struct fuse_session *se, bool multithreaded)
 {
+    if (multithreaded && pthread_key_create(&reader_key, reader_exit) == 0)
+        reader_on = true;
     static const struct fuse_custom_io io = {
         .read = chan_read,
         .writev = chan_writev,

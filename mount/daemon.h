@@ -174,7 +174,10 @@ int txn_with(struct node *n, int (*fn)(struct node *, rvm_tid_t *, uint64_t *,
 int do_flush(void);
 
 /* chan.c: /dev/fuse I/O; negotiates FUSE_HANDLE_KILLPRIV_V2 */
-int chan_attach(struct fuse_session *se);
+int chan_attach(struct fuse_session *se, bool multithreaded);
+/* Before a handler waits (log force, invalidation): let another worker
+ * read /dev/fuse meanwhile. */
+void chan_yield_reader(void);
 /* The request handled on this thread asks the daemon to clear the file's
  * set-user-ID and set-group-ID bits (a writer without CAP_FSETID). */
 bool chan_kill_suidgid(void);

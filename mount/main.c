@@ -340,7 +340,7 @@ int main(int argc, char *argv[])
         goto out_session;
     if (fuse_session_mount(fs.se, opts.mountpoint) != 0)
         goto out_signals;
-    if (chan_attach(fs.se) < 0)
+    if (chan_attach(fs.se, !opts.singlethread) < 0)
         say("cannot hook /dev/fuse I/O; every write will cost one more "
             "request (security.capability)\n");
     fuse_daemonize(opts.foreground);

@@ -346,6 +346,8 @@ int txn_commit(struct node *n, unsigned flags)
     }
     /* With flush: after this returns the transaction's record is durable
      * (librvm forces the log, shared with concurrent commits). */
+    if (!(flags & RVMFS_NO_FLUSH))
+        chan_yield_reader();
     rvm_return_t rc = rvm_end_transaction(&t->tid,
                                           (flags & RVMFS_NO_FLUSH) ? no_flush : flush);
     if (rc != RVM_SUCCESS) {
@@ -403,6 +405,7 @@ int txn_abort(struct node *n)
     struct txn *t = txn_of(n);
     if (!t)
         return -ENOENT;
+    chan_yield_reader(); /* the invalidation makes the kernel write back */
     int rc = txn_abort_t(t, !atomic_load(&fs.stopping));
     txn_put(t);
     return rc;
@@ -614,5 +617,6 @@ int txn_with(struct node *n,
 
 int do_flush(void)
 {
+    chan_yield_reader();
     return -rvm_errno(rvm_flush());
 }
