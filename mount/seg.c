@@ -299,9 +299,32 @@ static int diff_apply(struct node *n, rvm_tid_t *tid, char *dst, const char *src
         if (i == len)
             break;
         size_t start = i, last = i;
-        for (size_t j = i + 1; j < len && j - last <= DIFF_GAP; j++)
+        size_t j = i + 1;
+        while (j < len && j - last <= DIFF_GAP) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* Eight bytes a step (a byte loop was a tenth of the daemon's
+             * CPU); same runs as the byte loop: a word's differing bytes
+             * are less than DIFF_GAP apart, so only its first one needs
+             * the gap test. */
+            if (j + 8 <= len) {
+                uint64_t a, b = 0;
+                memcpy(&a, dst + j, 8);
+                if (src)
+                    memcpy(&b, src + j, 8);
+                uint64_t x = a ^ b;
+                if (x) {
+                    if (j + (size_t)__builtin_ctzll(x) / 8 - last > DIFF_GAP)
+                        break;
+                    last = j + (size_t)(63 - __builtin_clzll(x)) / 8;
+                }
+                j += 8;
+                continue;
+            }
+#endif
             if (dst[j] != (src ? src[j] : 0))
                 last = j;
+            j++;
+        }
         size_t run = last + 1 - start;
         rvm_return_t rc = rvm_set_range(tid, dst + start, run);
         if (rc != RVM_SUCCESS)
