@@ -1,18 +1,37 @@
 /*
- * Automatic range detection (rvm_begin_auto_transaction): while any auto
- * transaction is active, mapped regions are write-protected.  The first
- * write to a page faults; the SIGSEGV handler keeps a copy of the page
- * (its twin) for the writing thread's auto transaction and lets the write
- * through.  At commit each written page is compared with its twin and
- * only the bytes that differ are declared, as set_range would have done;
- * abort copies the twins back.
+ * Automatic range detection (rvm_begin_auto_transaction).  From the first
+ * auto transaction on, mapped regions are write-protected ("armed").  The
+ * first write to a page faults; the SIGSEGV handler keeps a copy of the
+ * page (its twin) for the writing thread's auto transaction and lets the
+ * write through.  At commit each written page is compared with its twin
+ * and only the bytes that differ are declared, as set_range would have
+ * done; abort copies the twins back.
+ *
+ * What a transaction costs is its faults and mprotect calls, not the
+ * diff, so two things avoid them:
+ *  - Regions stay armed between auto transactions (re-protecting whole
+ *    regions at every begin costs a walk of every page table entry);
+ *    they are disarmed when unmapped, or when RVM terminates.
+ *  - Parked pages: when a thread's auto transaction ends and no other
+ *    transaction is active, the pages it changed stay writable, with
+ *    twins refreshed to their committed bytes, for that thread's next
+ *    auto transaction, which takes them without a fault and diffs them at
+ *    commit (an unchanged one is protected again then).  Any other
+ *    thread's auto begin, or a manual transaction active at the next
+ *    begin, protects them again first; so a page is never writable
+ *    without faulting for a transaction that has not claimed it, except
+ *    for the owner of a parked page.
  *
  * Rules (documented in rvm.h): a page belongs to the first auto
  * transaction that writes it until that one ends; a thread runs one auto
  * transaction at a time and only it writes for that transaction; system
  * calls that write into protected pages (read(2) into a region) fail with
- * EFAULT.  Faults outside regions, or while no auto transaction is
- * active, go to the handler that was installed before.
+ * EFAULT.  Writes by threads outside auto transactions fault once per
+ * page, which then stays writable ("loose") until the next auto begin.
+ * Faults outside regions, or while no region is armed, go to the handler
+ * that was installed before.
+ *
+ * Lock order: rvm.regions_lock, then auto_mu, then rvm.txn_mu.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,14 +45,57 @@
 /* Runs of changed bytes closer than a range descriptor are joined: the
  * descriptor would cost more than the bytes between them. */
 #define JOIN_GAP 24
+/* Most pages one thread keeps parked; the diff of each costs a compare. */
+#define PARK_MAX 32
+/* Twin buffers a thread keeps for its next faults. */
+#define TWIN_CACHE 32
 
 static pthread_mutex_t auto_mu = PTHREAD_MUTEX_INITIALIZER;
+static int armed;                       /* regions are write-protected (auto_mu) */
 static int auto_active;                 /* auto transactions active (auto_mu) */
 static char **loose;                    /* pages unprotected for non-auto writers */
 static size_t nloose, loosecap;
+static struct auto_page *parked;        /* pages parked for parked_owner */
+static size_t nparked;
+static const void *parked_owner, *last_begin; /* threads, as &self */
 static struct sigaction prev_action;
 static bool handler_installed;
+
 static __thread struct rvm_txn *cur_auto;
+static __thread char self;              /* its address names the thread */
+static __thread unsigned char *twin_cache[TWIN_CACHE];
+static __thread int ntwin_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_drop(void *unused)
+{
+    (void)unused;
+    while (ntwin_cache > 0)
+        free(twin_cache[--ntwin_cache]);
+}
+
+static void cache_key_make(void)
+{
+    pthread_key_create(&cache_key, cache_drop);
+}
+
+static unsigned char *twin_get(size_t ps)
+{
+    return ntwin_cache > 0 ? twin_cache[--ntwin_cache] : malloc(ps);
+}
+
+static void twin_put(unsigned char *twin)
+{
+    if (ntwin_cache < TWIN_CACHE) {
+        /* The key's destructor frees the cache when the thread exits. */
+        if (ntwin_cache == 0)
+            pthread_setspecific(cache_key, &self);
+        twin_cache[ntwin_cache++] = twin;
+    } else {
+        free(twin);
+    }
+}
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
@@ -47,7 +109,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static int page_add(struct rvm_txn *t, char *page, unsigned char *twin)
+static int page_add(struct rvm_txn *t, char *page, unsigned char *twin, struct region *reg)
 {
     if (t->npages == t->pagecap) {
         size_t nc = t->pagecap ? t->pagecap * 2 : 16;
@@ -57,8 +119,21 @@ static int page_add(struct rvm_txn *t, char *page, unsigned char *twin)
         t->pages = nv;
         t->pagecap = nc;
     }
-    t->pages[t->npages++] = (struct auto_page){page, twin};
+    t->pages[t->npages++] = (struct auto_page){page, twin, reg, false};
     return 0;
+}
+
+static void loose_add(char *page)
+{
+    if (nloose == loosecap) {
+        size_t nc = loosecap ? loosecap * 2 : 64;
+        char **nv = realloc(loose, nc * sizeof *nv);
+        if (!nv)
+            return; /* it stays writable until its region is unmapped */
+        loose = nv;
+        loosecap = nc;
+    }
+    loose[nloose++] = page;
 }
 
 /*
@@ -70,7 +145,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     size_t ps = rvm_page_size();
     char *page = (char *)((uintptr_t)si->si_addr & ~(uintptr_t)(ps - 1));
-    if (si->si_code != SEGV_ACCERR || !__atomic_load_n(&auto_active, __ATOMIC_ACQUIRE)) {
+    if (si->si_code != SEGV_ACCERR || !__atomic_load_n(&armed, __ATOMIC_ACQUIRE)) {
         chain(sig, si, uc);
         return;
     }
@@ -79,8 +154,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     bool ours = reg != NULL;
     struct rvm_txn *t = cur_auto;
     if (reg && t) {
-        unsigned char *twin = malloc(ps);
-        if (!twin || txn_hold_region(t, reg) < 0 || page_add(t, page, twin) < 0) {
+        unsigned char *twin = twin_get(ps);
+        if (!twin || txn_hold_region(t, reg) < 0 || page_add(t, page, twin, reg) < 0) {
             free(twin);
             ours = false; /* out of memory: let the fault be seen */
         } else {
@@ -88,16 +163,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         }
     } else if (reg) {
         pthread_mutex_lock(&auto_mu);
-        if (nloose == loosecap) {
-            size_t nc = loosecap ? loosecap * 2 : 64;
-            char **nv = realloc(loose, nc * sizeof *nv);
-            if (nv) {
-                loose = nv;
-                loosecap = nc;
-            }
-        }
-        if (nloose < loosecap)
-            loose[nloose++] = page;
+        loose_add(page);
         pthread_mutex_unlock(&auto_mu);
     }
     if (ours && mprotect(page, ps, PROT_READ | PROT_WRITE) < 0)
@@ -107,19 +173,90 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         chain(sig, si, uc);
 }
 
-static void protect_all(int prot)
+/* Protect the parked pages again and forget them (auto_mu held). */
+static void parked_revoke(void)
 {
-    pthread_rwlock_rdlock(&rvm.regions_lock);
-    for (size_t i = 0; i < rvm.nregions; i++)
-        mprotect(rvm.regions[i]->vmaddr, rvm.regions[i]->length, prot);
-    pthread_rwlock_unlock(&rvm.regions_lock);
+    size_t ps = rvm_page_size();
+    for (size_t k = 0; k < nparked; k++) {
+        mprotect(parked[k].page, ps, PROT_READ);
+        free(parked[k].twin);
+    }
+    nparked = 0;
+    parked_owner = NULL;
+}
+
+/* Manual transactions active besides the auto ones (auto_mu held); ours
+ * says whether the caller's own new transaction is counted already. */
+static uint64_t manual_active(bool ours)
+{
+    pthread_mutex_lock(&rvm.txn_mu);
+    uint64_t n = rvm.n_active;
+    pthread_mutex_unlock(&rvm.txn_mu);
+    uint64_t autos = (uint64_t)auto_active + (ours ? 1 : 0);
+    return n > autos ? n - autos : 0;
+}
+
+/* Called when arming (auto_mu held). */
+static int handler_take(void)
+{
+    /* Someone may have replaced the handler since regions were last
+     * armed (test frameworks do): take it up again, chaining to it. */
+    struct sigaction cur;
+    if (handler_installed && sigaction(SIGSEGV, NULL, &cur) == 0 &&
+        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv))
+        handler_installed = false;
+    if (handler_installed)
+        return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &prev_action) < 0)
+        return -1;
+    handler_installed = true;
+    return 0;
 }
 
 void auto_protect_region(struct region *r)
 {
     pthread_mutex_lock(&auto_mu);
-    if (auto_active)
+    if (armed)
         mprotect(r->vmaddr, r->length, PROT_READ);
+    pthread_mutex_unlock(&auto_mu);
+}
+
+static bool in_region(const char *p, const struct region *r)
+{
+    return p >= r->vmaddr && p < r->vmaddr + r->length;
+}
+
+void auto_region_unmapped(struct region *r, bool last)
+{
+    pthread_mutex_lock(&auto_mu);
+    size_t keep = 0;
+    for (size_t k = 0; k < nparked; k++) {
+        if (in_region(parked[k].page, r))
+            free(parked[k].twin);
+        else
+            parked[keep++] = parked[k];
+    }
+    nparked = keep;
+    if (nparked == 0)
+        parked_owner = NULL;
+    keep = 0;
+    for (size_t k = 0; k < nloose; k++)
+        if (!in_region(loose[k], r))
+            loose[keep++] = loose[k];
+    nloose = keep;
+    /* The memory may stay the program's (its own vmaddr, or after
+     * rvm_terminate): it must be writable again. */
+    if (armed)
+        mprotect(r->vmaddr, r->length, PROT_READ | PROT_WRITE);
+    if (last && auto_active == 0) {
+        __atomic_store_n(&armed, 0, __ATOMIC_RELEASE);
+        nloose = 0;
+    }
     pthread_mutex_unlock(&auto_mu);
 }
 
@@ -127,70 +264,108 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
 {
     if (cur_auto)
         return RVM_EMODE; /* one auto transaction per thread at a time */
+    pthread_once(&cache_once, cache_key_make);
     rvm_return_t ret = rvm_begin_transaction(tid, mode);
     if (ret)
         return ret;
     struct rvm_txn *t = tid->tid;
+    size_t ps = rvm_page_size();
+    pthread_rwlock_rdlock(&rvm.regions_lock);
     pthread_mutex_lock(&auto_mu);
-    /* Someone may have replaced the handler since the last auto
-     * session (test frameworks do): take it up again, chaining to it. */
-    struct sigaction cur;
-    if (handler_installed && auto_active == 0 && sigaction(SIGSEGV, NULL, &cur) == 0 &&
-        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv))
-        handler_installed = false;
-    if (!handler_installed) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_segv;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGSEGV, &sa, &prev_action) < 0) {
-            pthread_mutex_unlock(&auto_mu);
-            rvm_abort_transaction(tid);
-            if (rvm_tid_active(tid))
-                rvm_end_transaction(tid, no_flush);
-            return RVM_ETHREADS;
-        }
-        handler_installed = true;
+    if (!armed && handler_take() < 0) {
+        pthread_mutex_unlock(&auto_mu);
+        pthread_rwlock_unlock(&rvm.regions_lock);
+        rvm_abort_transaction(tid);
+        if (rvm_tid_active(tid))
+            rvm_end_transaction(tid, no_flush);
+        return RVM_ETHREADS;
     }
-    if (auto_active++ == 0) {
-        protect_all(PROT_READ);
+    if (!armed) {
+        for (size_t i = 0; i < rvm.nregions; i++)
+            mprotect(rvm.regions[i]->vmaddr, rvm.regions[i]->length, PROT_READ);
+        __atomic_store_n(&armed, 1, __ATOMIC_RELEASE);
     } else {
         /* Pages a non-auto writer opened up are watched again. */
         for (size_t i = 0; i < nloose; i++)
-            mprotect(loose[i], rvm_page_size(), PROT_READ);
+            mprotect(loose[i], ps, PROT_READ);
     }
     nloose = 0;
+    if (parked_owner && (parked_owner != &self || manual_active(true) > 0))
+        parked_revoke();
+    if (parked_owner == &self) {
+        /* Ours, and no other transaction ran since: claimed without a
+         * fault.  auto_region_unmapped drops the parked pages of a region
+         * that goes, so each one's region is still mapped. */
+        for (size_t k = 0; k < nparked; k++) {
+            struct auto_page *p = &parked[k];
+            if (txn_hold_region(t, p->reg) < 0 || page_add(t, p->page, p->twin, p->reg) < 0) {
+                mprotect(p->page, ps, PROT_READ);
+                free(p->twin);
+            }
+        }
+        nparked = 0;
+        parked_owner = NULL;
+    }
+    auto_active++;
+    last_begin = &self;
     pthread_mutex_unlock(&auto_mu);
+    pthread_rwlock_unlock(&rvm.regions_lock);
     t->is_auto = true;
     cur_auto = t;
     return RVM_SUCCESS;
 }
 
-/* Declare the runs of bytes in which page differs from twin. */
-static int page_diff(struct rvm_txn *t, struct region *reg, char *page,
-                     const unsigned char *twin, size_t ps)
+static inline uint64_t word_at(const unsigned char *p)
 {
-    const unsigned char *now = (const unsigned char *)page;
-    size_t i = 0;
-    while (i < ps) {
-        /* Skip equal words quickly. */
-        while (i + 8 <= ps && memcmp(now + i, twin + i, 8) == 0)
-            i += 8;
-        while (i < ps && now[i] == twin[i])
-            i++;
-        if (i >= ps)
-            break;
-        size_t start = i, last = i;
-        while (i < ps && i - last <= JOIN_GAP) {
-            if (now[i] != twin[i])
-                last = i;
-            i++;
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* Offset of the first byte at or after i where a and b differ; n if none. */
+static size_t first_diff(const unsigned char *a, const unsigned char *b, size_t i, size_t n)
+{
+    while (i < n) {
+        /* Whole-block compares first: most of a written page is unchanged. */
+        if (i % 256 == 0 && i + 256 <= n && memcmp(a + i, b + i, 256) == 0) {
+            i += 256;
+            continue;
         }
-        int rc = txn_add_range(t, reg, page + start, last + 1 - start, twin + start);
+        size_t end = (i / 256 + 1) * 256 < n ? (i / 256 + 1) * 256 : n;
+        while (i + 8 <= end && word_at(a + i) == word_at(b + i))
+            i += 8;
+        while (i < end && a[i] == b[i])
+            i++;
+        if (i < end)
+            return i;
+    }
+    return n;
+}
+
+/* Declare the runs of bytes in which page differs from twin. */
+static int page_diff(struct rvm_txn *t, struct auto_page *p, size_t ps)
+{
+    const unsigned char *now = (const unsigned char *)p->page, *twin = p->twin;
+    size_t i = first_diff(now, twin, 0, ps);
+    while (i < ps) {
+        size_t start = i, last = i;
+        /* Extend the run while the next difference is within JOIN_GAP. */
+        for (;;) {
+            while (last + 1 < ps && now[last + 1] != twin[last + 1])
+                last++;
+            size_t lim = last + 1 + JOIN_GAP < ps ? last + 1 + JOIN_GAP : ps;
+            size_t next = last + 1;
+            while (next < lim && now[next] == twin[next])
+                next++;
+            if (next >= lim)
+                break;
+            last = next;
+        }
+        p->changed = true;
+        int rc = txn_add_range(t, p->reg, p->page + start, last + 1 - start, twin + start);
         if (rc < 0)
             return rc;
-        i = last + 1;
+        i = last + 1 < ps ? first_diff(now, twin, last + 1, ps) : ps;
     }
     return 0;
 }
@@ -198,40 +373,52 @@ static int page_diff(struct rvm_txn *t, struct region *reg, char *page,
 rvm_return_t auto_collect(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
-    for (size_t k = 0; k < t->npages; k++) {
-        pthread_rwlock_rdlock(&rvm.regions_lock);
-        struct region *reg = region_find(t->pages[k].page, ps);
-        pthread_rwlock_unlock(&rvm.regions_lock);
-        if (!reg)
-            return RVM_ENOT_MAPPED;
-        if (page_diff(t, reg, t->pages[k].page, t->pages[k].twin, ps) < 0)
+    for (size_t k = 0; k < t->npages; k++)
+        if (page_diff(t, &t->pages[k], ps) < 0)
             return RVM_ENO_MEMORY;
-    }
     return RVM_SUCCESS;
 }
 
 void auto_abort(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
-    for (size_t k = t->npages; k-- > 0;)
+    for (size_t k = t->npages; k-- > 0;) {
         memcpy(t->pages[k].page, t->pages[k].twin, ps);
+        t->pages[k].changed = true; /* written in this transaction: may park */
+    }
 }
 
 void auto_finish(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
     pthread_mutex_lock(&auto_mu);
-    bool last = --auto_active == 0;
+    auto_active--;
+    /* Parking is safe only when no other transaction can be writing the
+     * pages and no other thread has begun an auto transaction since ours.
+     * Ours still counts in n_active (until txn_end), as a manual one. */
+    bool park = auto_active == 0 && last_begin == &self && parked_owner == NULL &&
+                manual_active(false) <= 1;
+    size_t cap = 0;
+    if (park && t->npages) {
+        cap = t->npages < PARK_MAX ? t->npages : PARK_MAX;
+        struct auto_page *nv = realloc(parked, cap * sizeof *nv);
+        if (nv)
+            parked = nv;
+        else
+            cap = 0;
+    }
     for (size_t k = 0; k < t->npages; k++) {
-        if (!last)
-            mprotect(t->pages[k].page, ps, PROT_READ);
-        free(t->pages[k].twin);
+        struct auto_page *p = &t->pages[k];
+        if (p->changed && nparked < cap) {
+            memcpy(p->twin, p->page, ps);
+            parked[nparked++] = *p;
+            continue;
+        }
+        mprotect(p->page, ps, PROT_READ);
+        twin_put(p->twin);
     }
-    if (last) {
-        /* Nobody watches: manual transactions run without faults. */
-        protect_all(PROT_READ | PROT_WRITE);
-        nloose = 0;
-    }
+    if (nparked)
+        parked_owner = &self;
     pthread_mutex_unlock(&auto_mu);
     free(t->pages);
     t->pages = NULL;

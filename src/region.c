@@ -259,6 +259,7 @@ rvm_return_t rvm_unmap(rvm_region_t *region)
     memmove(&rvm.regions[i], &rvm.regions[i + 1],
             (rvm.nregions - (size_t)i - 1) * sizeof *rvm.regions);
     rvm.nregions--;
+    auto_region_unmapped(r, rvm.nregions == 0);
     if (rvm.log)
         log_lock(rvm.log);
     pthread_mutex_lock(&rvm.seg_mu);
@@ -277,8 +278,10 @@ rvm_return_t rvm_unmap(rvm_region_t *region)
 void region_free_all(void)
 {
     pthread_rwlock_wrlock(&rvm.regions_lock);
-    for (size_t i = 0; i < rvm.nregions; i++)
+    for (size_t i = 0; i < rvm.nregions; i++) {
+        auto_region_unmapped(rvm.regions[i], i + 1 == rvm.nregions);
         free(rvm.regions[i]);
+    }
     free(rvm.regions);
     rvm.regions = NULL;
     rvm.nregions = rvm.regions_cap = 0;

@@ -10,6 +10,8 @@
 struct auto_page {
     char *page;
     unsigned char *twin;    /* the page's bytes before the first write */
+    struct region *reg;     /* held by the transaction */
+    bool changed;           /* the commit found bytes that differ */
 };
 
 struct trange {
@@ -57,5 +59,8 @@ rvm_return_t auto_collect(struct rvm_txn *t);   /* before a commit */
 void auto_abort(struct rvm_txn *t);             /* put the twins back */
 void auto_finish(struct rvm_txn *t);            /* reprotect, free twins */
 void auto_protect_region(struct region *r);     /* a region mapped now */
+/* r leaves the table (regions_lock held exclusively); last: no region is
+ * left mapped */
+void auto_region_unmapped(struct region *r, bool last);
 
 #endif

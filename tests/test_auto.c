@@ -267,6 +267,125 @@ static void test_auto_commits_survive_kill9(void **state)
     }
 }
 
+/* The pages of one auto transaction stay writable for the next one of
+ * the same thread (no fault): its changes must still be found. */
+static void test_auto_rewrites_of_the_same_page_are_each_logged(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    for (int i = 1; i <= 50; i++) {
+        rvm_stats_t s0 = t_stats();
+        assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+        r->vmaddr[100] = (char)i;
+        if (i % 5 == 0) {
+            r->vmaddr[200] = 'x';
+            assert_rvm_ok(rvm_abort_transaction(t));
+            assert_int_equal(r->vmaddr[100], (char)(i - 1));
+            assert_int_equal(r->vmaddr[200], 0);
+            continue;
+        }
+        assert_rvm_ok(rvm_end_transaction(t, no_flush));
+        assert_int_equal(t_stats().bytes_after_ranges - s0.bytes_after_ranges, 1);
+    }
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_int_equal(r->vmaddr[100], 49);
+    assert_int_equal(r->vmaddr[200], 0);
+}
+
+struct other {
+    char *p;
+    rvm_return_t rc;
+};
+
+static void *other_thread_auto_write(void *arg)
+{
+    struct other *o = arg;
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    o->rc = rvm_begin_auto_transaction(&t, restore);
+    if (o->rc == RVM_SUCCESS) {
+        *o->p = 'B';
+        o->rc = rvm_end_transaction(&t, flush);
+    }
+    return NULL;
+}
+
+/* A page left writable for thread A must fault again for thread B, or
+ * B's commit would miss B's write. */
+static void test_auto_write_by_another_thread_after_ours_is_its_own(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[0] = 'A';
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    rvm_stats_t s0 = t_stats();
+    struct other o = {r->vmaddr + 1, RVM_SUCCESS};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, other_thread_auto_write, &o), 0);
+    pthread_join(th, NULL);
+    assert_rvm_ok(o.rc);
+    assert_int_equal(t_stats().bytes_after_ranges - s0.bytes_after_ranges, 1);
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_memory_equal(r->vmaddr, "AB", 2);
+}
+
+/* Between auto transactions the regions stay protected, but a plain
+ * write (a manual transaction's) still works, and the next auto
+ * transaction still sees its own writes to that page. */
+static void test_manual_write_after_auto_transaction_works(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[0] = 1;
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    t_commit_bytes(r->vmaddr + 2 * PS, "manual", 6, flush);
+    rvm_stats_t s0 = t_stats();
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[2 * PS + 10] = 'a';
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    assert_int_equal(t_stats().bytes_after_ranges - s0.bytes_after_ranges, 1);
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 4 * PS, 0);
+    assert_memory_equal(r->vmaddr + 2 * PS, "manual", 6);
+    assert_int_equal(r->vmaddr[2 * PS + 10], 'a');
+}
+
+/* The program's own memory is the program's again after rvm_unmap. */
+static void test_unmapped_region_memory_is_writable_again(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    char *mem = mmap(NULL, 4 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    rvm_region_t *r = NULL;
+    assert_rvm_ok(t_try_map(c, "seg", 0, 4 * PS, mem, 0, &r));
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[0] = 1;
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    t_unmap(c, r);
+    /* read(2) into it would fail with EFAULT if a page were protected. */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], "xyz", 3), 3);
+    assert_int_equal(read(fds[0], mem + 3 * PS, 3), 3);
+    mem[PS] = 7;
+    close(fds[0]);
+    close(fds[1]);
+    munmap(mem, 4 * PS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +406,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fault_outside_regions_reaches_previous_handler,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_auto_commits_survive_kill9,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_rewrites_of_the_same_page_are_each_logged,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_write_by_another_thread_after_ours_is_its_own,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_manual_write_after_auto_transaction_works,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_unmapped_region_memory_is_writable_again,
                                         t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -497,8 +497,9 @@ const char *rvm_errmsg(void);
  * Begin a transaction that needs no rvm_set_range: the program writes
  * mapped regions freely and librvm finds what changed.
  *
- * While any such transaction is active, every mapped region is
- * write-protected.  The first write to a page faults; librvm's SIGSEGV
+ * From the first auto transaction on, every mapped region is
+ * write-protected ("armed") until it is unmapped or RVM terminates.  The
+ * first write to a page in an auto transaction faults; librvm's SIGSEGV
  * handler keeps a copy of the page (its twin) for the calling thread's
  * auto transaction and lets the write through.  rvm_end_transaction()
  * compares each written page with its twin and declares only the bytes
@@ -506,17 +507,27 @@ const char *rvm_errmsg(void);
  * joined); rvm_abort_transaction() copies the twins back.  Manual
  * rvm_set_range() calls may be mixed in and work as usual.
  *
+ * Cost: a fault is a signal and an mprotect (tens of microseconds on
+ * some virtual machines), so a thread's pages stay writable between its
+ * auto transactions while no other transaction runs ("parked", at most
+ * 32 pages, each diffed at the next commit and protected again once it
+ * is found unchanged): a loop that rewrites the same pages faults rarely,
+ * one that writes a new page every transaction faults for it every time.
+ *
  * Rules: a thread runs at most one auto transaction at a time, and only
  * that thread writes for it.  A page belongs to the first auto
  * transaction that writes it until that one ends: writes by another
  * thread to the same page meanwhile are committed or aborted with it
- * (isolation is the application's business).  System calls that write
- * into a protected page (read(2) into a region) fail with EFAULT: touch
- * the page first.  When an auto transaction begins while none is active,
- * librvm makes sure its SIGSEGV handler is installed, and passes faults
- * that are not its own to the handler it replaced.  A program that
- * installs a SIGSEGV handler while auto transactions are active must
- * chain to the one it replaces.
+ * (isolation is the application's business); so are writes made outside
+ * any transaction to a page parked for a thread.  While regions are
+ * armed, a write outside an auto transaction faults once per page, which
+ * then stays writable until the next auto transaction begins; system
+ * calls that write into a protected page (read(2) into a region) fail
+ * with EFAULT: touch the page first.  When regions are armed, librvm
+ * makes sure its SIGSEGV handler is installed, and passes faults that are
+ * not its own to the handler it replaced.  A program that installs a
+ * SIGSEGV handler while regions are armed must chain to the one it
+ * replaces.
  *
  * @param tid  an initialized tid, not active.
  * @param mode #restore or #no_restore.

@@ -118,10 +118,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: auto_bench [--dir DIR] [--seconds S] [--rounds R] [--threads N]\n"
-            "                  [--flush-every K] [--accounts N] [--quick]\n"
+            "                  [--flush-every K] [--accounts N] [--quick] [--auto-only]\n"
             "  no_flush cells: 1 thread x seq, random, local, and N threads (default 2)\n"
             "  x random; one flush cell (1 thread, random).  Defaults: 2 s x 5 rounds,\n"
-            "  K=1000.  DIR must be on a disk (default: new directory under /var/tmp).\n");
+            "  K=1000.  DIR must be on a disk (default: new directory under /var/tmp).\n"
+            "  --auto-only runs only the auto side (for a profiler; no ratios).\n");
 }
 
 static void kv(char *buf, size_t n, const char *key, const char *fmt, double v)
@@ -143,10 +144,11 @@ int main(int argc, char **argv)
     };
     int rounds = 5, nthreads = 2;
     const char *dir = NULL;
+    bool auto_only = false; /* for profiling: no manual runs, no ratios */
     static const struct option lo[] = {
         {"dir", 1, 0, 'd'}, {"seconds", 1, 0, 's'}, {"rounds", 1, 0, 'r'},
         {"threads", 1, 0, 't'}, {"flush-every", 1, 0, 'k'}, {"accounts", 1, 0, 'a'},
-        {"quick", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"quick", 0, 0, 'q'}, {"auto-only", 0, 0, 'A'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "d:s:r:t:k:a:qh", lo, NULL)) != -1) {
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
         case 'k': cfg.flush_every = (uint32_t)atoi(optarg); break;
         case 'a': cfg.n[TAB_ACCOUNT] = (uint32_t)atoi(optarg); break;
         case 'q': cfg.seconds = 0.5; rounds = 1; break;
+        case 'A': auto_only = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -209,6 +212,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < nc; i++)
             for (int o = 0; o < 2; o++) {
                 int s = (o + r + i) % 2;
+                if (auto_only && s == 0)
+                    continue;
                 struct tpca_cell tc = {&cfg, cells[i].mode, cells[i].pattern, cells[i].nthreads};
                 struct tpca_result *x = &cells[i].r[s][r];
                 tpca_run_cell(side[s], &tc, x);
