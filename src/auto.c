@@ -388,6 +388,29 @@ void auto_abort(struct rvm_txn *t)
     }
 }
 
+/* Make a parked page's twin its bytes now.  Only declared ranges can
+ * differ from the twin (the diff found the rest equal; an abort put the
+ * twin back and then the saved bytes of the ranges), so only they are
+ * copied, not the page. */
+static void twin_refresh(struct rvm_txn *t, struct auto_page *p, size_t ps)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->r[mid].addr + t->r[mid].len <= p->page)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k < t->n && t->r[k].addr < p->page + ps; k++) {
+        char *a = t->r[k].addr > p->page ? t->r[k].addr : p->page;
+        char *e = t->r[k].addr + t->r[k].len;
+        if (e > p->page + ps)
+            e = p->page + ps;
+        memcpy(p->twin + (a - p->page), a, (size_t)(e - a));
+    }
+}
+
 void auto_finish(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
@@ -410,7 +433,7 @@ void auto_finish(struct rvm_txn *t)
     for (size_t k = 0; k < t->npages; k++) {
         struct auto_page *p = &t->pages[k];
         if (p->changed && nparked < cap) {
-            memcpy(p->twin, p->page, ps);
+            twin_refresh(t, p, ps);
             parked[nparked++] = *p;
             continue;
         }
