@@ -48,19 +48,25 @@ static ssize_t b_list(struct node *n, const char *path, char *v, size_t size)
                                : listxattr(path, v, size);
 }
 
+/*
+ * The value of a user.rvm.txn write: exactly one of the words, with at
+ * most one trailing newline (what `echo` and setfattr give).  The value
+ * comes with a length and no terminator, so any NUL inside it, a second
+ * newline, spaces or any other byte make it EINVAL: a command is never
+ * guessed from a prefix of the bytes.
+ */
 static int txn_command(struct node *n, const char *value, size_t size)
 {
     char cmd[64];
-    if (size >= sizeof(cmd))
+    if (size && value[size - 1] == '\n')
+        size--;
+    if (size == 0 || size >= sizeof(cmd) || memchr(value, 0, size))
         return -EINVAL;
     memcpy(cmd, value, size);
     cmd[size] = 0;
-    while (size && (cmd[size - 1] == '\n' || cmd[size - 1] == ' '))
-        cmd[--size] = 0;
     if (n->kind != NODE_REG)
         return -EINVAL;
     uint64_t id;
-    char *end;
     if (!strcmp(cmd, "begin"))
         return txn_begin(n, 0, &id);
     if (!strcmp(cmd, "begin no_restore"))
@@ -72,13 +78,18 @@ static int txn_command(struct node *n, const char *value, size_t size)
     if (!strcmp(cmd, "abort"))
         return txn_abort(n);
     if (!strncmp(cmd, "join ", 5)) {
-        if (cmd[5] < '0' || cmd[5] > '9')
+        /* decimal digits only: strtoull alone would take a sign, spaces
+         * and 0x */
+        const char *d = cmd + 5;
+        size_t nd = strspn(d, "0123456789");
+        if (nd == 0 || d[nd] != 0)
             return -EINVAL;
+        char *end;
         errno = 0;
-        id = strtoull(cmd + 5, &end, 10);
-        if (errno || end == cmd + 5 || *end || id == 0)
-            return -EINVAL;
-        return txn_join(n, id);
+        id = strtoull(d, &end, 10);
+        if (errno)
+            return -EINVAL; /* more than 64 bits */
+        return txn_join(n, id); /* 0 names no transaction: ENOENT */
     }
     return -EINVAL;
 }

@@ -1,0 +1,843 @@
+#!/usr/bin/python3
+"""test_hostile.py - rvmfs against hostile input (issue 4, the daemon part).
+
+Every case makes a request that must fail, checks the errno, and checks
+that nothing changed: the store's files (names, modes, sizes, contents,
+xattrs: the log, the segments, the tree) and what the mount shows (file
+contents, transaction state, the number of active transactions).
+
+  - ioctls: unknown numbers, known numbers with another size or direction
+    (the size is part of the number, so they are unknown too), bad flag
+    bits, JOIN of unknown or ended tids, BEGIN/JOIN on a busy file,
+    COMMIT/ABORT without a transaction, requests on directories;
+  - user.rvm.* xattrs: empty, long, binary, NUL-embedded, unterminated
+    and unknown words, reserved names, other namespaces;
+  - paths: `..`, names of 255 (fine) and 256 bytes (ENAMETOOLONG), symlinks
+    that point out of the mount, a tree deeper than PATH_MAX;
+  - the log at start-up: truncated, zero-filled, random, a file of another
+    format, missing, a directory, someone else's file given with log=:
+    the daemon must refuse with one clear line and a non-zero exit, and
+    leave the log and the segments as they were.
+
+Standard library only.  usage: test_hostile.py RVMFS_BINARY
+Exit 77 (skipped) where /dev/fuse is not usable.
+"""
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import random
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+RVMFS = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RVMFS_BIN", "")
+TXN = "user.rvm.txn"
+# A small log keeps hashing the store cheap; no automatic truncation, so
+# that the store changes only when a request changes it.
+LOGSIZE = "logsize=1M,truncate=0"
+
+
+# include/rvmfs.h, spelled out: the size is part of the request number.
+def IOC(direction, typ, nr, size):
+    return (direction << 30) | (size << 16) | (ord(typ) << 8) | nr
+
+
+IOC_NONE, IOC_W, IOC_R = 0, 1, 2
+IOC_RW = IOC_W | IOC_R
+STATUS_SIZE = 16 * 8
+BEGIN = IOC(IOC_RW, "R", 1, 16)
+JOIN = IOC(IOC_W, "R", 2, 8)
+COMMIT = IOC(IOC_W, "R", 3, 8)
+ABORT = IOC(IOC_NONE, "R", 4, 0)
+FLUSH = IOC(IOC_NONE, "R", 5, 0)
+STATUS = IOC(IOC_R, "R", 6, STATUS_SIZE)
+KNOWN = {BEGIN, JOIN, COMMIT, ABORT, FLUSH, STATUS}
+
+
+def ioctl_err(fd, cmd, arg=None):
+    """errno of the ioctl (0 on success) and the bytes it gave back."""
+    try:
+        if arg is None:
+            return 0, fcntl.ioctl(fd, cmd, 0)
+        buf = bytearray(arg)
+        fcntl.ioctl(fd, cmd, buf, True)
+        return 0, bytes(buf)
+    except OSError as e:
+        return e.errno, None
+
+
+def begin(fd, flags=0):
+    err, out = ioctl_err(fd, BEGIN, struct.pack("<QQ", flags, 0))
+    return err, (struct.unpack("<QQ", out)[1] if out else 0)
+
+
+def status(fd):
+    err, out = ioctl_err(fd, STATUS, bytes(STATUS_SIZE))
+    assert err == 0, os.strerror(err)
+    return struct.unpack("<16Q", out)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def xattr_err(fn, *args, **kw):
+    """errno of fn(*args, **kw), 0 if it succeeds (any call, not only
+    xattr ones)."""
+    try:
+        fn(*args, **kw)
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+def file_digest(fd, size):
+    """Digest of a file's bytes.  Segments are sparse files of hundreds of
+    MiB: only the 64 KiB blocks that hold data extents are read, and blocks
+    of zeros are left out, so the digest of (offset, block) pairs says what
+    the file holds whatever its layout on disk."""
+    h = hashlib.blake2b(struct.pack("<Q", size).ljust(64, b"\0"))
+    blk, pos = 1 << 16, 0
+    while pos < size:
+        try:
+            pos = os.lseek(fd, pos, os.SEEK_DATA) // blk * blk
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # only a hole is left
+                break
+            raise
+        end = os.lseek(fd, pos, os.SEEK_HOLE)
+        while pos < end:
+            chunk = os.pread(fd, blk, pos)
+            if not chunk:
+                break
+            if chunk.count(0) != len(chunk):
+                h.update(struct.pack("<Q", pos))
+                h.update(chunk)
+            pos += blk
+    return h.hexdigest()
+
+
+def fsnap(root):
+    """Everything a request could have changed in a directory tree: the
+    type, mode, size, content digest and xattrs of every entry.  Walks by
+    directory descriptors, so trees deeper than PATH_MAX are fine."""
+    out = {}
+    for top, dirs, files, dfd in os.fwalk(root, follow_symlinks=False):
+        for name in dirs + files:
+            rel = os.path.relpath(os.path.join(top, name), root)
+            st = os.lstat(name, dir_fd=dfd)
+            kind, digest, xa = stat.S_IFMT(st.st_mode), "", ()
+            if stat.S_ISLNK(st.st_mode):
+                digest = os.readlink(name, dir_fd=dfd)
+            elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
+                try:
+                    if stat.S_ISREG(st.st_mode):
+                        digest = file_digest(fd, st.st_size)
+                    xa = tuple(sorted((n, os.getxattr(fd, n))
+                                      for n in os.listxattr(fd)))
+                finally:
+                    os.close(fd)
+            out[rel] = (kind, st.st_mode & 0o7777, st.st_size, digest, xa)
+    return out
+
+
+def snap_diff(a, b):
+    keys = sorted(set(a) | set(b))
+    return [k + (": gone" if k not in b else ": new" if k not in a
+                 else ": changed") for k in keys if a.get(k) != b.get(k)]
+
+
+def mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+class Daemon:
+    """One store and mountpoint in a temporary directory; rvmfs runs with
+    -f and its stderr goes to DIR/daemon.log."""
+
+    def __init__(self, parent):
+        self.dir = tempfile.mkdtemp(prefix="rvmfs-hostile.", dir=parent)
+        self.store = os.path.join(self.dir, "store")
+        self.mnt = os.path.join(self.dir, "mnt")
+        os.mkdir(self.mnt)
+        self.proc = None
+
+    def run(self, opts=LOGSIZE, wait_exit=False):
+        """Start rvmfs.  Returns None once mounted; with wait_exit, the
+        daemon is expected to refuse: returns (exit status, its stderr)."""
+        errpath = os.path.join(self.dir, "daemon.log")
+        with open(errpath, "wb") as log:
+            self.proc = subprocess.Popen(
+                [RVMFS, self.store, self.mnt, "-f", "-o", opts],
+                stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if mounted(self.mnt) and not wait_exit:
+                return None
+            time.sleep(0.01)
+        if self.proc.poll() is None:
+            if wait_exit and mounted(self.mnt):
+                self.stop()
+                return ("mounted", self.log())
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("rvmfs neither mounted nor exited")
+        rc = self.proc.returncode
+        self.proc = None
+        if wait_exit:
+            return rc, self.log()
+        raise RuntimeError("rvmfs exited %d: %s" % (rc, self.log()))
+
+    def log(self):
+        with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if not self.proc:
+            return None
+        for _ in range(200):
+            if subprocess.run(["fusermount3", "-u", self.mnt],
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.02)
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
+                       stderr=subprocess.DEVNULL)
+        self.proc = None
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
+                       stderr=subprocess.DEVNULL)
+
+    def cleanup(self):
+        if self.proc:
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.mnt, name)
+
+
+TMP = None
+D = None  # the mount shared by the request tests
+FILES = ("f1", "f2", "f3")
+
+
+def view():
+    """What the mount shows of the test files, and the store's active
+    transactions (an in-memory change the store files would not show)."""
+    out = {}
+    for name in FILES:
+        with open(D.path(name), "rb") as f:
+            data = f.read()
+        out[name] = (hashlib.blake2b(data).hexdigest(), len(data),
+                     os.getxattr(D.path(name), TXN))
+    stat_text = os.getxattr(D.mnt, "user.rvm.stat").decode()
+    out["active"] = [ln for ln in stat_text.splitlines()
+                     if ln.startswith("active=")]
+    return out
+
+
+class Unchanged:
+    """with Unchanged(test): ... asserts that the block changed neither
+    the store nor what the mount shows."""
+
+    def __init__(self, test):
+        self.test = test
+
+    def __enter__(self):
+        # earlier cases may have left no_flush commits and orphan segments
+        # behind: flush, and let one tick of the daemon's timer (200 ms)
+        # collect the orphans, so that only the block can change the store
+        os.setxattr(D.mnt, "user.rvm.flush", b"1")
+        time.sleep(0.3)
+        self.before = (fsnap(D.store), view())
+
+    def __exit__(self, *exc):
+        if exc[0]:
+            return False
+        after = (fsnap(D.store), view())
+        self.test.assertEqual(snap_diff(self.before[0], after[0]), [])
+        self.test.assertEqual(self.before[1], after[1])
+        return False
+
+
+class Requests(unittest.TestCase):
+    """Hostile ioctls, xattrs and paths on a live mount."""
+
+    @classmethod
+    def setUpClass(cls):
+        for i, name in enumerate(FILES):
+            with open(D.path(name), "wb") as f:
+                f.write(bytes([65 + i]) * (5000 + 1000 * i))
+                os.fsync(f.fileno())
+        os.mkdir(D.path("dir"))
+        os.sync()
+
+    def setUp(self):
+        self.fds = {n: os.open(D.path(n), os.O_RDWR) for n in FILES}
+        self.dfd = os.open(D.path("dir"), os.O_RDONLY | os.O_DIRECTORY)
+
+    def tearDown(self):
+        for fd in self.fds.values():
+            for _ in range(2):  # a failed test may leave one open
+                ioctl_err(fd, ABORT)
+            os.close(fd)
+        os.close(self.dfd)
+
+    def test_idle_store_does_not_change(self):
+        # the baseline of every other case: no background writes
+        with Unchanged(self):
+            time.sleep(1.5)
+
+    # --- ioctl -------------------------------------------------------------
+
+    def test_unknown_ioctl_numbers_are_enotty(self):
+        fd = self.fds["f1"]
+        cmds = [
+            IOC(IOC_NONE, "R", 0, 0), IOC(IOC_NONE, "R", 7, 0),
+            IOC(IOC_NONE, "R", 255, 0),
+            IOC(IOC_RW, "R", 1, 8), IOC(IOC_RW, "R", 1, 24),  # BEGIN, sizes
+            IOC(IOC_W, "R", 1, 16), IOC(IOC_NONE, "R", 1, 0),  # BEGIN, dirs
+            IOC(IOC_W, "R", 2, 4), IOC(IOC_RW, "R", 2, 8),     # JOIN
+            IOC(IOC_W, "R", 3, 4), IOC(IOC_W, "R", 3, 16),     # COMMIT
+            IOC(IOC_NONE, "R", 3, 0),
+            IOC(IOC_W, "R", 4, 8), IOC(IOC_W, "R", 5, 8),      # ABORT, FLUSH
+            IOC(IOC_R, "R", 6, STATUS_SIZE - 8),               # STATUS
+            IOC(IOC_R, "R", 6, STATUS_SIZE + 8),
+            IOC(IOC_RW, "R", 6, STATUS_SIZE),
+            IOC(IOC_NONE, "Z", 1, 0), IOC(IOC_RW, "r", 1, 16),
+            IOC(IOC_RW, "R", 1 | 0x80, 16),
+        ]
+        rng = random.Random(4)
+        while len(cmds) < 300:  # and random ones of our type
+            c = IOC(rng.randrange(4), "R", rng.randrange(256),
+                    rng.choice([0, 1, 4, 8, 15, 16, 17, 128, 4096,
+                                rng.randrange(1 << 14)]))
+            if c not in KNOWN:
+                cmds.append(c)
+        with Unchanged(self):
+            for c in cmds:
+                size = (c >> 16) & 0x3FFF
+                arg = None if (c >> 30) == 0 else bytes([0xFF]) * max(size, 8)
+                err, _ = ioctl_err(fd, c, arg)
+                self.assertEqual(err, errno.ENOTTY, "cmd 0x%08x" % c)
+            for c in cmds[:20]:
+                self.assertEqual(ioctl_err(self.dfd, c, None if (c >> 30) == 0
+                                           else bytes(1 << 14))[0],
+                                 errno.ENOTTY, "dir cmd 0x%08x" % c)
+
+    def test_begin_with_unknown_flag_bits_is_einval(self):
+        with Unchanged(self):
+            for flags in (2, 4, 0x80, 1 << 31, 1 << 32, 1 << 63,
+                          (1 << 64) - 1, 3):
+                self.assertEqual(begin(self.fds["f1"], flags)[0],
+                                 errno.EINVAL, hex(flags))
+            self.assertEqual(status(self.fds["f1"])[0], 0)
+
+    def test_commit_with_unknown_flag_bits_is_einval_and_commits_nothing(self):
+        fd = self.fds["f1"]
+        with Unchanged(self):
+            err, tid = begin(fd)
+            self.assertEqual(err, 0)
+            os.pwrite(fd, b"x" * 3000, 100)
+            for flags in (2, 3, 1 << 32, 1 << 63, (1 << 64) - 1):
+                self.assertEqual(
+                    ioctl_err(fd, COMMIT, struct.pack("<Q", flags))[0],
+                    errno.EINVAL, hex(flags))
+                self.assertEqual(status(fd)[0], tid)  # still active
+            self.assertEqual(ioctl_err(fd, ABORT)[0], 0)
+
+    def test_commit_and_abort_without_transaction_are_enoent(self):
+        with Unchanged(self):
+            for fd in (self.fds["f1"], self.dfd):
+                self.assertEqual(ioctl_err(fd, COMMIT, bytes(8))[0], errno.ENOENT)
+                self.assertEqual(ioctl_err(fd, COMMIT, struct.pack("<Q", 1))[0],
+                                 errno.ENOENT)
+                self.assertEqual(ioctl_err(fd, ABORT)[0], errno.ENOENT)
+
+    def test_join_of_unknown_or_ended_tid_is_enoent(self):
+        f1, f2 = self.fds["f1"], self.fds["f2"]
+        err, tid = begin(f1)
+        self.assertEqual(err, 0)
+        self.assertEqual(ioctl_err(f1, ABORT)[0], 0)
+        with Unchanged(self):
+            for t in (0, 1, tid, tid + 1, tid - 1, 1 << 63, (1 << 64) - 1,
+                      random.Random(5).getrandbits(64)):
+                self.assertEqual(
+                    ioctl_err(f2, JOIN, struct.pack("<Q", t))[0],
+                    errno.ENOENT, hex(t))
+                if t:
+                    self.assertEqual(xattr_err(os.setxattr, D.path("f2"), TXN,
+                                               b"join %d" % t), errno.ENOENT)
+            self.assertEqual(xattr_err(os.setxattr, D.path("f2"), TXN,
+                                       b"join 0"), errno.ENOENT)
+
+    def test_begin_or_join_on_busy_file_is_ebusy(self):
+        f1, f2, f3 = (self.fds[n] for n in FILES)
+        with Unchanged(self):
+            err, t1 = begin(f1)
+            self.assertEqual(err, 0)
+            self.assertEqual(ioctl_err(f2, JOIN, struct.pack("<Q", t1))[0], 0)
+            err, t3 = begin(f3)
+            self.assertEqual(err, 0)
+            os.pwrite(f1, b"1" * 100, 0)
+            os.pwrite(f2, b"2" * 100, 0)
+            for fd in (f1, f2, f3):
+                self.assertEqual(begin(fd)[0], errno.EBUSY)
+                self.assertEqual(begin(fd, 1)[0], errno.EBUSY)
+            self.assertEqual(xattr_err(os.setxattr, D.path("f1"), TXN,
+                                       b"begin"), errno.EBUSY)
+            self.assertEqual(xattr_err(os.setxattr, D.path("f2"), TXN,
+                                       b"begin no_restore"), errno.EBUSY)
+            # a member of one transaction cannot join another
+            self.assertEqual(ioctl_err(f2, JOIN, struct.pack("<Q", t3))[0],
+                             errno.EBUSY)
+            self.assertEqual(ioctl_err(f3, JOIN, struct.pack("<Q", t1))[0],
+                             errno.EBUSY)
+            # joining the transaction a file is in already is fine
+            self.assertEqual(ioctl_err(f2, JOIN, struct.pack("<Q", t1))[0], 0)
+            self.assertEqual(status(f2)[0], t1)
+            self.assertEqual(status(f3)[0], t3)
+            self.assertEqual(ioctl_err(f2, ABORT)[0], 0)  # any member ends it
+            self.assertEqual(ioctl_err(f1, ABORT)[0], errno.ENOENT)
+            self.assertEqual(ioctl_err(f3, ABORT)[0], 0)
+
+    def race(self, n, fn):
+        """Run fn(i) in n threads released at once; their results."""
+        gate = threading.Barrier(n)
+        out = [None] * n
+
+        def run(i):
+            gate.wait()
+            out[i] = fn(i)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return out
+
+    def test_racing_begins_on_one_file_give_one_transaction(self):
+        fds = [os.open(D.path("f1"), os.O_RDWR) for _ in range(8)]
+        try:
+            with Unchanged(self):
+                for _ in range(20):
+                    res = self.race(8, lambda i: begin(fds[i])[0])
+                    self.assertEqual(sorted(res), [0] + [errno.EBUSY] * 7)
+                    res = self.race(8, lambda i: ioctl_err(fds[i], ABORT)[0])
+                    self.assertEqual(sorted(res), [0] + [errno.ENOENT] * 7)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def test_racing_commits_of_one_transaction_end_it_once(self):
+        f1, f2 = self.fds["f1"], self.fds["f2"]
+        for _ in range(20):
+            err, tid = begin(f1)
+            self.assertEqual(err, 0)
+            self.assertEqual(ioctl_err(f2, JOIN, struct.pack("<Q", tid))[0], 0)
+            # commits and aborts through both members, joins of the third
+            # file: one end wins; a join either made it in before or fails
+            res = self.race(6, lambda i: (
+                ioctl_err((f1, f2)[i % 2], COMMIT, struct.pack("<Q", 1))[0]
+                if i < 2 else ioctl_err((f1, f2)[i % 2], ABORT)[0]
+                if i < 4 else ioctl_err(self.fds["f3"], JOIN,
+                                        struct.pack("<Q", tid))[0]))
+            self.assertEqual(sorted(res[:4]), [0] + [errno.ENOENT] * 3, res)
+            for r in res[4:]:
+                self.assertIn(r, (0, errno.ENOENT), res)
+            for fd in (f1, f2, self.fds["f3"]):
+                self.assertEqual(status(fd)[0], 0)
+
+    def test_abort_of_no_restore_transaction_is_einval(self):
+        fd = self.fds["f3"]
+        err, tid = begin(fd, 1)
+        self.assertEqual(err, 0)
+        os.pwrite(fd, b"n" * 10, 0)
+        self.assertEqual(ioctl_err(fd, ABORT)[0], errno.EINVAL)
+        self.assertEqual(status(fd)[0], tid)
+        self.assertEqual(ioctl_err(fd, COMMIT, bytes(8))[0], 0)
+        with open(D.path("f3"), "rb") as f:
+            self.assertEqual(f.read(10), b"n" * 10)
+        os.pwrite(fd, b"C" * 10, 0)  # put it back for the other cases
+        os.fsync(fd)
+
+    def test_transaction_requests_on_a_directory_fail(self):
+        with Unchanged(self):
+            self.assertEqual(begin(self.dfd)[0], errno.EINVAL)
+            self.assertEqual(ioctl_err(self.dfd, JOIN, bytes(8))[0], errno.EINVAL)
+            self.assertEqual(status(self.dfd)[0], 0)
+            for cmd in (b"begin", b"commit", b"abort", b"join 5"):
+                self.assertEqual(xattr_err(os.setxattr, D.path("dir"), TXN,
+                                           cmd), errno.EINVAL)
+
+    # --- xattrs ------------------------------------------------------------
+
+    def test_bad_txn_xattr_values_are_einval(self):
+        p = D.path("f1")
+        bad = [b"", b"\n", b"\0", b" ", b"begin" + b" " * 100,
+               b"commit" + b"\n" * 3, b"b" * 65536, bytes(range(256)),
+               b"begin\0garbage", b"begin\0\0", b"begin\0", b"begin\n\0",
+               b"commit ", b"abort\t", b"\0begin", b"commit\0no_flush",
+               b"abort\xff", b"\xffabort", b"begi", b"begin no_restor",
+               b"commit no_flus", b"commit no_flushx", b"join", b"join ",
+               b"join x", b"join -1", b"join 1x", b"join  1", b"join\t1",
+               b"join 0x10", b"join 99999999999999999999", b"BEGIN",
+               b"Commit", b" begin", b"begin  no_restore", b"begin\tno_restore",
+               b"begin no_flush", b"commit no_restore", b"abort now",
+               b"rollback", b"end", b"begin\r\n", b"\n\nbegin"]
+        with Unchanged(self):
+            for v in bad:
+                self.assertEqual(xattr_err(os.setxattr, p, TXN, v),
+                                 errno.EINVAL, repr(v[:40]))
+            self.assertEqual(os.getxattr(p, TXN), b"none")
+
+    def test_txn_xattr_accepts_one_trailing_newline(self):
+        p = D.path("f1")
+        with Unchanged(self):
+            os.setxattr(p, TXN, b"begin\n")
+            self.assertNotEqual(os.getxattr(p, TXN), b"none")
+            os.setxattr(p, TXN, b"abort\n")
+            self.assertEqual(os.getxattr(p, TXN), b"none")
+
+    def test_reserved_and_foreign_xattr_names_fail(self):
+        p = D.path("f2")
+        with Unchanged(self):
+            for name in ("user.rvm.stat", "user.rvm.", "user.rvm.txn2",
+                         "user.rvm.TXN", "user.rvm.x" * 20):
+                self.assertEqual(xattr_err(os.setxattr, p, name, b"1"),
+                                 errno.EINVAL, name)
+            for name in ("user.rvm.", "user.rvm.flush", "user.rvm.bogus"):
+                self.assertEqual(xattr_err(os.getxattr, p, name),
+                                 errno.ENODATA, name)
+            for name in ("user.rvm.txn", "user.rvm.stat", "user.rvm.flush"):
+                self.assertEqual(xattr_err(os.removexattr, p, name),
+                                 errno.EINVAL, name)
+            for name in ("trusted.rvm", "security.rvm", "system.rvm"):
+                self.assertIn(xattr_err(os.setxattr, p, name, b"1"),
+                              (errno.ENOTSUP, errno.EOPNOTSUPP), name)
+            # names past XATTR_NAME_MAX and values past XATTR_SIZE_MAX: the
+            # kernel stops them; they must not reach the segment either
+            self.assertEqual(xattr_err(os.setxattr, p, "user." + "n" * 251,
+                                       b"1"), errno.ERANGE)
+            self.assertEqual(xattr_err(os.setxattr, p, "user.big",
+                                       b"v" * 65537), errno.E2BIG)
+
+    def test_short_buffers_for_rvm_xattrs_are_erange(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(4)
+        for path, name in ((D.path("f1"), TXN), (D.path("f1"), "user.rvm.stat"),
+                           (D.mnt, "user.rvm.stat")):
+            r = libc.getxattr(path.encode(), name.encode(), buf, 3)
+            self.assertEqual((r, ctypes.get_errno()), (-1, errno.ERANGE), name)
+
+    def test_long_binary_user_xattrs_round_trip(self):
+        # other user.* attributes are stored as given, whatever they hold
+        p = D.path("f2")
+        for name, value in (("user.bin", bytes(range(256)) * 4),
+                            ("user." + "n" * 250, b"\0"),
+                            ("user.empty", b""),
+                            ("user.long", os.urandom(2000))):
+            os.setxattr(p, name, value)
+            self.assertEqual(os.getxattr(p, name), value)
+            os.removexattr(p, name)
+            self.assertEqual(xattr_err(os.getxattr, p, name), errno.ENODATA)
+
+    # --- paths -------------------------------------------------------------
+
+    def test_dotdot_stays_inside_the_mount(self):
+        os.mkdir(D.path("dd"))
+        try:
+            with open(D.path("dd/../dd/../dotdot"), "wb") as f:
+                f.write(b"here")
+            self.assertTrue(os.path.exists(os.path.join(D.store, "tree/dotdot")))
+            os.unlink(D.path("dd/../dotdot"))
+            with Unchanged(self):
+                self.assertEqual(xattr_err(os.mkdir, D.path("dd/..")), errno.EEXIST)
+                self.assertEqual(xattr_err(os.rmdir, D.path("dd/..")),
+                                 errno.ENOTEMPTY)
+                self.assertEqual(xattr_err(os.rename, D.path("dd"),
+                                           D.path("dd/sub")), errno.EINVAL)
+                self.assertEqual(xattr_err(os.rename, D.path("dd/.."),
+                                           D.path("x")), errno.EBUSY)
+                self.assertEqual(xattr_err(os.open, D.path(".."),
+                                           os.O_RDONLY), 0)  # the parent
+        finally:
+            os.rmdir(D.path("dd"))
+
+    def test_symlink_out_of_the_mount_is_not_followed_by_the_daemon(self):
+        victim = os.path.join(D.dir, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"someone else's")
+        os.setxattr(victim, "user.mine", b"1")
+        os.symlink(victim, D.path("esc"))
+        os.symlink("../../../../../../../../etc/passwd", D.path("esc2"))
+        try:
+            vsum = (read_file(victim), os.listxattr(victim))
+            with Unchanged(self):
+                for link in ("esc", "esc2"):
+                    p = D.path(link)
+                    self.assertEqual(xattr_err(os.setxattr, p, "user.evil",
+                                               b"1", 0, follow_symlinks=False),
+                                     errno.EPERM)
+                    # the kernel allows user.* only on files and directories
+                    self.assertEqual(xattr_err(os.removexattr, p, "user.mine",
+                                               follow_symlinks=False),
+                                     errno.EPERM)
+                    self.assertEqual(
+                        xattr_err(os.getxattr, p, "user.mine",
+                                  follow_symlinks=False), errno.ENODATA)
+                    self.assertEqual(xattr_err(os.setxattr, p, TXN, b"begin",
+                                               0, follow_symlinks=False),
+                                     errno.EPERM)
+                    # reads reach the daemon: they must see the link's
+                    # (empty) attributes, not the target's
+                    self.assertNotIn("user.mine",
+                                     os.listxattr(p, follow_symlinks=False))
+            self.assertEqual((read_file(victim), os.listxattr(victim)), vsum)
+        finally:
+            os.unlink(D.path("esc"))
+            os.unlink(D.path("esc2"))
+
+    def test_name_of_255_bytes_works_and_256_is_enametoolong(self):
+        ok, long_ = "n" * 255, "m" * 256
+        with open(D.path(ok), "wb") as f:
+            f.write(b"255")
+        try:
+            os.rename(D.path(ok), D.path("d" * 255))
+            os.rename(D.path("d" * 255), D.path(ok))
+            with open(D.path(ok), "rb") as f:
+                self.assertEqual(f.read(), b"255")
+            with Unchanged(self):
+                calls = [
+                    lambda: os.open(D.path(long_), os.O_RDWR | os.O_CREAT, 0o644),
+                    lambda: os.stat(D.path(long_)),
+                    lambda: os.mkdir(D.path(long_)),
+                    lambda: os.symlink("f1", D.path(long_)),
+                    lambda: os.link(D.path("f1"), D.path(long_)),
+                    lambda: os.rename(D.path(ok), D.path(long_)),
+                    lambda: os.rename(D.path("dir"), D.path(long_)),
+                    lambda: os.mknod(D.path(long_), stat.S_IFIFO | 0o644),
+                    lambda: os.unlink(D.path(long_)),
+                    lambda: os.open(D.path("x" * 1100), os.O_RDWR | os.O_CREAT),
+                ]
+                for i, call in enumerate(calls):
+                    self.assertEqual(xattr_err(call), errno.ENAMETOOLONG, i)
+                self.assertEqual(xattr_err(os.symlink, "t" * 4096, D.path("s")),
+                                 errno.ENAMETOOLONG)
+        finally:
+            os.unlink(D.path(ok))
+
+    def test_tree_deeper_than_path_max_works_and_survives_remount(self):
+        depth, comp = 120, "d" * 60  # 120 * 61 bytes: about 7300 > PATH_MAX
+        fds = [os.open(D.mnt, os.O_RDONLY | os.O_DIRECTORY)]
+        try:
+            for _ in range(depth):
+                os.mkdir(comp, dir_fd=fds[-1])
+                fds.append(os.open(comp, os.O_RDONLY | os.O_DIRECTORY,
+                                   dir_fd=fds[-1]))
+            fd = os.open("leaf", os.O_RDWR | os.O_CREAT, 0o644, dir_fd=fds[-1])
+            try:
+                os.write(fd, b"deep" * 1000)
+                os.setxattr(fd, TXN, b"begin")
+                os.pwrite(fd, b"DEEP", 0)
+                os.setxattr(fd, TXN, b"commit")
+            finally:
+                os.close(fd)
+            self.assertEqual(xattr_err(os.symlink, "x" * 10, "l" * 256,
+                                       dir_fd=fds[-1]), errno.ENAMETOOLONG)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.tearDown()  # no descriptor may keep the mount busy
+        self.assertEqual(D.stop(), 0)
+        D.run()
+        self.setUp()
+        fd = os.open(D.mnt, os.O_RDONLY | os.O_DIRECTORY)
+        chain = [fd]
+        try:
+            for _ in range(depth):
+                chain.append(os.open(comp, os.O_RDONLY | os.O_DIRECTORY,
+                                     dir_fd=chain[-1]))
+            leaf = os.open("leaf", os.O_RDONLY, dir_fd=chain[-1])
+            self.assertEqual(os.read(leaf, 8), b"DEEPdeep")
+            os.close(leaf)
+            os.unlink("leaf", dir_fd=chain[-1])
+            for i in range(depth, 0, -1):
+                os.close(chain.pop())
+                os.rmdir(comp, dir_fd=chain[-1])
+        finally:
+            for fd in chain:
+                os.close(fd)
+
+
+class StartupLog(unittest.TestCase):
+    """A damaged or foreign log when the daemon starts: it refuses, says
+    so in one line, exits non-zero and changes nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(TMP)
+        cls.d.run()
+        # committed data that only the log holds: the daemon is killed
+        with open(cls.d.path("a"), "wb") as f:
+            f.write(b"a" * 20000)
+        os.setxattr(cls.d.path("a"), TXN, b"begin")
+        with open(cls.d.path("a"), "r+b") as f:
+            f.write(b"committed")
+        os.setxattr(cls.d.path("a"), TXN, b"commit")
+        cls.d.kill()
+        cls.log = os.path.join(cls.d.store, "rvm.log")
+        with open(cls.log, "rb") as f:
+            cls.good = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def tearDown(self):
+        # put the real log back; the store must mount with the data intact
+        if os.path.isdir(self.log) and not os.path.islink(self.log):
+            os.rmdir(self.log)
+        with open(self.log, "wb") as f:
+            f.write(self.good)
+        self.d.run()
+        with open(self.d.path("a"), "rb") as f:
+            self.assertEqual(f.read(12), b"committeda" + b"aa")
+        self.d.kill()  # keeps the log as it is, for the next case
+        with open(self.log, "wb") as f:
+            f.write(self.good)
+
+    def refused(self, opts=LOGSIZE, watch=()):
+        before = fsnap(self.d.store)
+        others = [(p, read_file(p)) for p in watch]
+        rc, msg = self.d.run(opts, wait_exit=True)
+        self.assertNotEqual(rc, "mounted", "the daemon mounted it: " + msg)
+        self.assertNotEqual(rc, 0, msg)
+        self.assertFalse(mounted(self.d.mnt))
+        lines = [ln for ln in msg.splitlines() if ln.strip()]
+        self.assertEqual(len(lines), 1, msg)
+        self.assertTrue(lines[0].startswith("rvmfs: "), msg)
+        self.assertIn("log", lines[0], msg)
+        self.assertEqual(snap_diff(before, fsnap(self.d.store)), [])
+        for p, data in others:
+            self.assertEqual(read_file(p), data, p)
+        return lines[0]
+
+    def replace_log(self, data):
+        with open(self.log, "wb") as f:
+            f.write(data)
+
+    def test_empty_log_is_refused(self):
+        self.replace_log(b"")
+        self.refused()
+
+    def test_truncated_logs_are_refused(self):
+        for size in (1, 4096, 262144, 262144 * 2 + 100, len(self.good) // 2,
+                     len(self.good) - 1):
+            with self.subTest(size=size):
+                self.replace_log(self.good[:size])
+                self.refused()
+
+    def test_zero_filled_log_is_refused(self):
+        self.replace_log(bytes(len(self.good)))
+        self.refused()
+
+    def test_random_log_is_refused(self):
+        self.replace_log(random.Random(7).randbytes(len(self.good)))
+        self.refused()
+
+    def test_log_of_another_format_is_refused(self):
+        seg = os.path.join(self.d.store, "seg")
+        segfile = os.path.join(seg, sorted(os.listdir(seg))[0])
+        with open(segfile, "rb") as f:
+            segdata = f.read()
+        with open("/bin/sh", "rb") as f:
+            elf = f.read()
+        for name, data in (("segment", segdata.ljust(len(self.good), b"\0")),
+                           ("elf", elf), ("text", b"version=1\n" * 50000),
+                           ("sqlite", b"SQLite format 3\0" + bytes(len(self.good)))):
+            with self.subTest(kind=name):
+                self.replace_log(data)
+                self.refused()
+
+    def test_missing_log_is_refused_not_recreated(self):
+        os.unlink(self.log)
+        self.refused()
+        self.assertFalse(os.path.exists(self.log))
+
+    def test_log_that_is_a_directory_is_refused(self):
+        os.unlink(self.log)
+        os.mkdir(self.log)
+        self.refused()
+
+    def test_someone_elses_file_given_as_log_is_refused_and_untouched(self):
+        other = os.path.join(self.d.dir, "someone-elses.db")
+        with open(other, "wb") as f:
+            f.write(random.Random(8).randbytes(3 << 20))
+        try:
+            self.refused(LOGSIZE + ",log=" + other, watch=[other])
+        finally:
+            os.unlink(other)
+
+    def test_someone_elses_file_given_as_log_of_a_new_store_is_untouched(self):
+        other = os.path.join(self.d.dir, "notes.txt")
+        with open(other, "wb") as f:
+            f.write(b"my notes\n" * 1000)
+        fresh = Daemon(self.d.dir)
+        try:
+            rc, msg = fresh.run(LOGSIZE + ",log=" + other, wait_exit=True)
+            self.assertNotIn(rc, (0, "mounted"), msg)
+            self.assertIn("log", msg)
+            with open(other, "rb") as f:
+                self.assertEqual(f.read(), b"my notes\n" * 1000)
+        finally:
+            fresh.cleanup()
+            os.unlink(other)
+
+
+def main():
+    global TMP, D
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK) or not RVMFS:
+        print("SKIP: /dev/fuse is not usable here (or no rvmfs binary)")
+        sys.exit(77)
+    TMP = tempfile.mkdtemp(prefix="rvmfs-hostile.")
+    D = Daemon(TMP)
+    try:
+        D.run()
+        prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False,
+                             verbosity=2)
+        ok = prog.result.wasSuccessful()
+        if D.proc and D.stop() != 0:
+            print("rvmfs did not stop cleanly:\n" + D.log())
+            ok = False
+    finally:
+        D.cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
