@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +32,101 @@ uint64_t log_data_size(struct rvm_log *L)
     return L->D;
 }
 
+/*
+ * Images are recycled through a per-thread cache of blocks in a few size
+ * classes.  A no_flush commit's image is freed by the leader of its
+ * write-out, hundreds at a time and usually on the committing thread
+ * itself; malloc's per-thread caches hold a handful, so without this
+ * every commit went to malloc's slower bins and wrote to cold memory.
+ */
+struct img_block {
+    struct img_block *next;     /* in the cache */
+    size_t cap;                 /* bytes of the block, header included */
+    _Alignas(16) struct log_img img;
+};
+
+#define IMG_CLASS_MIN 10        /* 1 KiB: smaller blocks are rounded up */
+#define IMG_NCLASS 4            /* up to 8 KiB; larger images are not cached */
+#define IMG_CACHE_MAX (4u << 20) /* bytes a thread keeps */
+
+struct img_cache {
+    struct img_block *c[IMG_NCLASS];
+    size_t bytes;
+};
+static __thread struct img_cache img_tls;
+static __thread bool img_tls_keyed;
+static pthread_key_t img_key;
+static pthread_once_t img_once = PTHREAD_ONCE_INIT;
+
+static void img_cache_drop(void *p)
+{
+    struct img_cache *ic = p;
+    for (int k = 0; k < IMG_NCLASS; k++)
+        while (ic->c[k]) {
+            struct img_block *b = ic->c[k];
+            ic->c[k] = b->next;
+            free(b);
+        }
+    ic->bytes = 0;
+}
+
+static void img_key_init(void)
+{
+    pthread_key_create(&img_key, img_cache_drop);
+}
+
+static int img_class(size_t bytes)
+{
+    for (int k = 0; k < IMG_NCLASS; k++)
+        if (bytes <= (size_t)1 << (IMG_CLASS_MIN + k))
+            return k;
+    return -1;
+}
+
 /* One allocation: the image, its segment list, then the record. */
 struct log_img *img_alloc(size_t len, size_t nsegs)
 {
-    size_t segs_off = (sizeof(struct log_img) + 7) & ~(size_t)7;
+    size_t segs_off = (offsetof(struct img_block, img) + sizeof(struct log_img) + 7) & ~(size_t)7;
     size_t buf_off = (segs_off + nsegs * sizeof(struct seg *) + 15) & ~(size_t)15;
-    struct log_img *img = malloc(buf_off + len);
-    if (!img)
-        return NULL;
+    size_t need = buf_off + len;
+    int k = img_class(need);
+    struct img_block *b = NULL;
+    if (k >= 0 && (b = img_tls.c[k]) != NULL) {
+        img_tls.c[k] = b->next;
+        img_tls.bytes -= b->cap;
+    } else {
+        size_t cap = k >= 0 ? (size_t)1 << (IMG_CLASS_MIN + k) : need;
+        b = malloc(cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+    }
+    struct log_img *img = &b->img;
     memset(img, 0, sizeof *img);
-    img->segs = (struct seg **)((char *)img + segs_off);
-    img->buf = (unsigned char *)img + buf_off;
+    img->segs = (struct seg **)((char *)b + segs_off);
+    img->buf = (unsigned char *)b + buf_off;
     return img;
 }
 
 void img_free(struct log_img *img)
 {
-    free(img);
+    if (!img)
+        return;
+    struct img_block *b = (struct img_block *)((char *)img - offsetof(struct img_block, img));
+    int k = img_class(b->cap);
+    if (k < 0 || img_tls.bytes + b->cap > IMG_CACHE_MAX) {
+        free(b);
+        return;
+    }
+    if (!img_tls_keyed) {
+        /* The key's destructor empties the cache when the thread exits. */
+        pthread_once(&img_once, img_key_init);
+        pthread_setspecific(img_key, &img_tls);
+        img_tls_keyed = true;
+    }
+    b->next = img_tls.c[k];
+    img_tls.c[k] = b;
+    img_tls.bytes += b->cap;
 }
 
 /* ---- writing ---- */
@@ -128,10 +207,13 @@ static int place_wrap(struct rvm_log *L)
 static int force(struct rvm_log *L)
 {
     int rc = wbuf_write(L);
+    uint64_t t0 = rvm_now_usec();
     if (rc == 0)
         rc = L->io->sync(L->f);
     if (rc < 0)
         return rc;
+    uint64_t dt = rvm_now_usec() - t0;
+    L->force_usec = L->force_usec ? (3 * L->force_usec + dt) / 4 : dt;
     STATS_ADD(n_forces, 1);
     pthread_mutex_lock(&L->mu);
     L->durable_pos = L->tail;
@@ -180,10 +262,6 @@ static int dict_add(struct rvm_log *L, struct log_img *batch)
 }
 
 /*
- * Place and write the batch.  *durable_upto is set to the last image
- * known durable (NULL for none) even on failure.
- */
-/*
  * After a failed write or force: apply the durable records, then start a
  * new epoch with a forced status write.  Records of the failed batch keep
  * the old epoch, so recovery can never follow them.  Leader only.
@@ -228,7 +306,13 @@ int log_heal(struct rvm_log *L)
     return rc;
 }
 
-static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img **durable_upto)
+/*
+ * Place and write the batch, and force it when do_force.  *durable_upto
+ * is set to the last image of the batch known durable (NULL for none)
+ * even on failure; a full log forces along the way.
+ */
+static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img **durable_upto,
+                       bool do_force)
 {
     *durable_upto = NULL;
     int rc = heal(L);
@@ -280,6 +364,8 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
         if (L->wlen >= WBUF_MAX && (rc = wbuf_write(L)) < 0)
             return rc;
     }
+    if (!do_force)
+        return wbuf_write(L);
     if ((rc = force(L)) < 0)
         return rc;
     *durable_upto = placed;
@@ -287,30 +373,109 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
 }
 
 /*
+ * Written-but-unforced no_flush images are forced by the next write-out
+ * once they pass this many times flush_buf_len: it bounds the memory
+ * they hold and the work a failed force sends back to the queue.
+ */
+#define W_MAX_FACTOR 8
+
+/*
+ * Group commit: a new leader whose last flush group had several commits
+ * waits briefly for the rest of it.  The waiters it woke need some CPU
+ * each before they commit again (on 2 vCPUs, one after the other); a
+ * leader that forced at once would carry only the first of them and
+ * leave the others a whole force behind.  The wait ends when the group is
+ * as large as the last one, when no commit arrived for a slice, or after
+ * half a force's duration: bounded, and a lone thread never pays it (its
+ * groups are of one).  mu held.
+ */
+static void gather(struct rvm_log *L)
+{
+    if (L->last_group < 2 || L->q_waiters >= L->last_group || !L->force_usec)
+        return;
+    if (!L->gcond_ready) {
+        /* log_open zeroes the log but knows nothing of this condition. */
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        int rc = pthread_cond_init(&L->gcond, &a);
+        pthread_condattr_destroy(&a);
+        if (rc != 0)
+            return;
+        L->gcond_ready = true;
+    }
+    uint64_t f = L->force_usec;
+    uint64_t now = rvm_now_usec();
+    uint64_t limit = now + (f / 2 < 2000 ? f / 2 : 2000);
+    uint64_t slice = f / 8 < 20 ? 20 : f / 8 > 200 ? 200 : f / 8;
+    L->gathering = true;
+    while (L->q_waiters < L->last_group && now < limit) {
+        uint64_t seen = L->q_waiters;
+        uint64_t until = now + slice < limit ? now + slice : limit;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
+                              .tv_nsec = (long)(until % 1000000) * 1000};
+        while (L->q_waiters == seen && pthread_cond_timedwait(&L->gcond, &L->mu, &ts) == 0)
+            ;
+        now = rvm_now_usec();
+        if (L->q_waiters == seen)
+            break; /* nobody came for a slice */
+    }
+    L->gathering = false;
+}
+
+/*
  * Be the leader for one batch: the whole queue.  Called and returns with
  * mu held; drops it for the I/O.
+ *
+ * A batch is forced when a flush commit or rvm_flush waits for it
+ * (must_force, or flush commits in it), or when too much is written and
+ * not forced.  Otherwise (a no_flush write-out because the queue is
+ * full) it is only written: its images move to the written list (wh) and
+ * the next force covers them.  A record is acknowledged only after a
+ * force that began after it and everything before it were written.
  */
-static void lead(struct rvm_log *L)
+static void lead(struct rvm_log *L, bool must_force, bool group)
 {
     L->leader = true;
+    if (group)
+        gather(L);
     struct log_img *batch = L->qh;
     L->qh = L->qt = NULL;
+    size_t bytes = L->q_bytes;
     L->q_bytes = 0;
+    uint64_t waiters = L->q_waiters;
+    L->q_waiters = 0;
+    if (waiters)
+        L->last_group = waiters;
+    /* The written list stays in place (only leaders change it); a force
+     * now covers it too. */
+    struct log_img *w = L->wh;
+    uint64_t w_end = L->w_end;
+    bool do_force = must_force || waiters ||
+                    L->w_bytes + bytes >= W_MAX_FACTOR * (size_t)OPT(flush_buf_len);
     pthread_mutex_unlock(&L->mu);
 
-    struct log_img *upto;
-    struct log_img *merged = (OPT(flags) & RVM_COALESCE_TRANS) ? batch_coalesce(L, batch) : NULL;
-    int rc;
-    bool coalesced = merged != NULL;
-    if (coalesced) {
-        rc = batch_write(L, merged, &upto);
-        /* The batch stands or falls as one record. */
-        upto = upto ? batch : NULL;
-        while (upto && upto->next)
-            upto = upto->next;
-        img_free(merged);
-    } else {
-        rc = batch ? batch_write(L, batch, &upto) : (upto = NULL, 0);
+    struct log_img *upto = NULL;
+    int rc = 0;
+    bool coalesced = false;
+    if (batch) {
+        struct log_img *merged =
+            (OPT(flags) & RVM_COALESCE_TRANS) ? batch_coalesce(L, batch) : NULL;
+        coalesced = merged != NULL;
+        if (coalesced) {
+            rc = batch_write(L, merged, &upto, do_force);
+            /* The batch stands or falls as one record. */
+            upto = upto ? batch : NULL;
+            while (upto && upto->next)
+                upto = upto->next;
+            img_free(merged);
+        } else {
+            rc = batch_write(L, batch, &upto, do_force);
+        }
+    } else if (w && do_force) {
+        /* Nothing new: the written list is in the file; sync it.  It is
+         * never there while the log is poisoned (a failure requeues it). */
+        rc = force(L);
     }
     if (rc < 0) {
         /* What was written after the last force may or may not be on disk,
@@ -327,23 +492,47 @@ static void lead(struct rvm_log *L)
     }
 
     pthread_mutex_lock(&L->mu);
+    /* Any force during this batch (at its end, or for a full log) came
+     * after the written list reached the file: it covers it. */
+    bool w_durable = w && L->durable_pos >= w_end;
+    uint64_t nrec = w_durable ? L->w_nrec : 0;
+    uint64_t new_w_nrec = w_durable ? 0 : L->w_nrec;
     struct log_img *i = batch, *requeue_h = NULL, *requeue_t = NULL;
-    bool durable = upto != NULL;
-    uint64_t nrec = 0;
+    if (w) {
+        L->wt->next = batch;
+        i = w;
+    }
+    L->wh = L->wt = NULL;
+    L->w_bytes = 0;
+    bool in_batch = !w;
+    bool durable = w ? w_durable : upto != NULL;
     while (i) {
         struct log_img *next = i->next;
         i->next = NULL;
+        if (i == batch) {
+            in_batch = true;
+            durable = upto != NULL;
+        }
         if (durable) {
             for (size_t k = 0; k < i->nsegs; k++) {
                 i->segs[k]->queued--;
                 i->segs[k]->last_seq = L->durable_seq - 1; /* an upper bound is enough */
             }
             L->durable_ticket = i->ticket;
-            nrec += coalesced ? 0 : 1;
+            nrec += in_batch && !coalesced ? 1 : 0;
             if (i->waiter)
                 i->state = IMG_DURABLE;
             else
                 img_free(i);
+        } else if (rc == 0) {
+            /* Written, not forced (never a flush commit's: those force). */
+            if (L->wt)
+                L->wt->next = i;
+            else
+                L->wh = i;
+            L->wt = i;
+            L->w_bytes += i->len;
+            new_w_nrec += in_batch && !coalesced ? 1 : 0;
         } else if (i->waiter) {
             for (size_t k = 0; k < i->nsegs; k++)
                 i->segs[k]->queued--;
@@ -361,14 +550,22 @@ static void lead(struct rvm_log *L)
             durable = false;
         i = next;
     }
+    if (coalesced && upto)
+        nrec += 1;
+    else if (coalesced && rc == 0)
+        new_w_nrec += 1;
+    if (L->wh) {
+        L->w_nrec = new_w_nrec;
+        L->w_end = L->tail;
+    } else {
+        L->w_nrec = 0;
+    }
     if (requeue_h) {
         requeue_t->next = L->qh;
         if (!L->qh)
             L->qt = requeue_t;
         L->qh = requeue_h;
     }
-    if (coalesced && upto)
-        nrec = 1;
     L->live_records += nrec;
     STATS_ADD(n_records, nrec);
     if (rc < 0)
@@ -400,12 +597,15 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     int rc = 0;
     if (!flush_it) {
         if (L->q_bytes >= OPT(flush_buf_len) && !L->leader)
-            lead(L); /* a failure leaves the commit queued for a later flush */
+            lead(L, false, false); /* a failure leaves the commit queued for a later flush */
     } else {
+        L->q_waiters++;
+        if (L->gathering)
+            pthread_cond_signal(&L->gcond);
         bool shared = false;
         while (img->state == IMG_QUEUED) {
             if (!L->leader) {
-                lead(L);
+                lead(L, true, true);
             } else {
                 shared = true;
                 pthread_cond_wait(&L->cond, &L->mu);
@@ -424,16 +624,16 @@ int log_flush(struct rvm_log *L)
     pthread_mutex_lock(&L->mu);
     uint64_t target = L->next_ticket, g = L->fail_gen;
     int rc = 0;
-    bool wrote = L->qh != NULL;
+    bool wrote = L->qh != NULL || L->wh != NULL;
     while (L->durable_ticket < target) {
         if (L->fail_gen != g) {
             rc = -EIO;
             break;
         }
-        if (!L->qh && !L->leader)
+        if (!L->qh && !L->wh && !L->leader)
             break;
         if (!L->leader)
-            lead(L);
+            lead(L, true, false);
         else
             pthread_cond_wait(&L->cond, &L->mu);
     }
@@ -474,6 +674,8 @@ void log_stats(struct rvm_log *L, rvm_stats_t *st)
     st->log_records = L->live_records;
     st->no_flush_pending = 0;
     for (struct log_img *i = L->qh; i; i = i->next)
+        st->no_flush_pending++;
+    for (struct log_img *i = L->wh; i; i = i->next)
         st->no_flush_pending++;
     pthread_mutex_unlock(&L->mu);
 }

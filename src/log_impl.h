@@ -29,12 +29,25 @@ struct rvm_log {
     struct log_img *qh, *qt;
     size_t q_bytes;
     uint64_t q_count;
+    uint64_t q_waiters;         /* flush commits in the queue */
+    /* Written to the log by a no_flush write-out but not forced yet,
+     * oldest first: they stay until a force covers them (log.c). */
+    struct log_img *wh, *wt;
+    size_t w_bytes;
+    uint64_t w_nrec;            /* log records they were written as */
+    uint64_t w_end;             /* tail after the last of them */
+    /* Group commit: a new leader may wait on gcond (initialized by
+     * log.c on first use) for the rest of the last group. */
+    pthread_cond_t gcond;
+    bool gcond_ready, gathering;
+    uint64_t last_group;        /* flush commits in the last flush batch */
     uint64_t next_ticket, durable_ticket, fail_gen;
     bool leader, truncating;
     bool poisoned;              /* a write or force failed: log_heal first */
 
     /* leader only */
     uint64_t tail, next_seq;
+    uint64_t force_usec;        /* recent duration of a log force */
     unsigned char *wbuf;
     size_t wlen, wcap;
     uint64_t wstart;            /* logical position of wbuf[0] */
