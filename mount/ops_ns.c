@@ -394,6 +394,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname,
                       unsigned int flags)
 {
+    /* RENAME_WHITEOUT would leave a character device in tree/, which
+     * mknod refuses: only the flags that move names are taken. */
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
     struct node *p = dir_or_reply(req, parent);
     struct node *np = p ? dir_or_reply(req, newparent) : NULL;
     if (!np)

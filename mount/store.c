@@ -47,9 +47,11 @@ static int conf_check(int dfd)
     if (n < 0)
         return -EIO;
     buf[n] = 0;
-    if (!strstr(buf, "version=1"))
-        return -EPROTO;
-    return 0;
+    /* a line that is exactly version=1 ("version=10" is another store) */
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (!strcmp(line, "version=1"))
+            return 0;
+    return -EPROTO;
 }
 
 static bool dir_empty(int dfd)

@@ -565,7 +565,49 @@ class Requests(unittest.TestCase):
             os.removexattr(p, name)
             self.assertEqual(xattr_err(os.getxattr, p, name), errno.ENODATA)
 
+    # --- sizes and offsets ---------------------------------------------------
+
+    def test_sizes_and_offsets_past_the_limit_are_efbig(self):
+        # outside a transaction a file grows up to 1 TiB (include/rvmfs.h)
+        fd, tib = self.fds["f2"], 1 << 40
+        with Unchanged(self):
+            for size in (tib + 1, 1 << 50, (1 << 63) - 1):
+                self.assertEqual(xattr_err(os.ftruncate, fd, size),
+                                 errno.EFBIG, size)
+            for off in (tib, 1 << 50, 1 << 62):
+                self.assertEqual(xattr_err(os.pwrite, fd, b"x", off),
+                                 errno.EFBIG, off)
+            self.assertEqual(xattr_err(os.ftruncate, fd, -1), errno.EINVAL)
+            self.assertEqual(xattr_err(os.pwrite, fd, b"x", -1), errno.EINVAL)
+
+    def test_readdir_at_garbage_offsets_does_no_harm(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        getdents64 = 217  # x86_64
+        buf = ctypes.create_string_buffer(4096)
+        rng = random.Random(9)
+        with Unchanged(self):
+            for off in [1, 2, 3, 12345, 1 << 62, (1 << 63) - 1] + \
+                    [rng.getrandbits(63) for _ in range(50)]:
+                os.lseek(self.dfd, off, os.SEEK_SET)
+                n = libc.syscall(getdents64, self.dfd, buf, len(buf))
+                self.assertGreaterEqual(n, 0, off)
+            os.lseek(self.dfd, 0, os.SEEK_SET)
+            self.assertEqual(sorted(os.listdir(D.mnt)),
+                             sorted(os.listdir(os.path.join(D.store, "tree"))))
+
     # --- paths -------------------------------------------------------------
+
+    def test_rename_whiteout_is_einval(self):
+        # it would leave a character device in the store, which mknod
+        # refuses (RENAME_WHITEOUT = 4)
+        libc = ctypes.CDLL(None, use_errno=True)
+        with Unchanged(self):
+            r = libc.renameat2(-100, D.path("f3").encode(), -100,
+                               D.path("g3").encode(), 4)
+            self.assertEqual((r, ctypes.get_errno()), (-1, errno.EINVAL))
+            self.assertEqual(xattr_err(os.mknod, D.path("dev"),
+                                       stat.S_IFCHR | 0o600, os.makedev(1, 3)),
+                             errno.EPERM)
 
     def test_dotdot_stays_inside_the_mount(self):
         os.mkdir(D.path("dd"))
@@ -730,7 +772,7 @@ class StartupLog(unittest.TestCase):
         with open(self.log, "wb") as f:
             f.write(self.good)
 
-    def refused(self, opts=LOGSIZE, watch=()):
+    def refused(self, opts=LOGSIZE, watch=(), about="log"):
         before = fsnap(self.d.store)
         others = [(p, read_file(p)) for p in watch]
         rc, msg = self.d.run(opts, wait_exit=True)
@@ -740,7 +782,7 @@ class StartupLog(unittest.TestCase):
         lines = [ln for ln in msg.splitlines() if ln.strip()]
         self.assertEqual(len(lines), 1, msg)
         self.assertTrue(lines[0].startswith("rvmfs: "), msg)
-        self.assertIn("log", lines[0], msg)
+        self.assertIn(about, lines[0], msg)
         self.assertEqual(snap_diff(before, fsnap(self.d.store)), [])
         for p, data in others:
             self.assertEqual(read_file(p), data, p)
@@ -792,6 +834,20 @@ class StartupLog(unittest.TestCase):
         os.unlink(self.log)
         os.mkdir(self.log)
         self.refused()
+
+    def test_store_of_another_version_is_refused(self):
+        conf = os.path.join(self.d.store, "rvmfs.conf")
+        good = read_file(conf)
+        try:
+            for text in (b"version=10\n", b"version=2\n", b"# version=1x\n",
+                         b"", b"\0" * 64):
+                with self.subTest(conf=text):
+                    with open(conf, "wb") as f:
+                        f.write(text)
+                    self.refused(about="version")
+        finally:
+            with open(conf, "wb") as f:
+                f.write(good)
 
     def test_someone_elses_file_given_as_log_is_refused_and_untouched(self):
         other = os.path.join(self.d.dir, "someone-elses.db")
