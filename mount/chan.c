@@ -21,7 +21,9 @@
  * out, and libfuse's idle workers otherwise take the requests in turn,
  * each one a sleeping thread to wake on another CPU.  A handler that may
  * wait (a log force, an abort's invalidation, which needs other requests
- * served) hands the reader's part on first (chan_yield_reader).
+ * served) hands the reader's part on first (chan_yield_reader), and so
+ * does a reader that finds more requests queued behind the one it took,
+ * so that several clients are still served in parallel.
  *
  * The wire structures are the kernel's ABI (linux/fuse.h, protocol 7.33+);
  * only fields at fixed offsets of stable structures are touched.
@@ -29,6 +31,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <linux/fuse.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -108,8 +111,14 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
         pthread_setspecific(reader_key, &reader_mu);
     }
     ssize_t n = read(fd, buf, len);
-    if (n > 0)
+    if (n > 0) {
         note_request(buf, (size_t)n);
+        /* More requests already queued (several clients): let the next
+         * worker take them while this one handles its own. */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (reader_on && poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+            chan_yield_reader();
+    }
     return n;
 }
 
