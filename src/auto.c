@@ -1,18 +1,19 @@
 /*
  * Automatic range detection (rvm_begin_auto_transaction).  From the first
  * auto transaction on, mapped regions are write-protected ("armed").  The
- * first write to a page faults; the SIGSEGV handler keeps a copy of the
+ * first write to a page faults; the signal handler keeps a copy of the
  * page (its twin) for the writing thread's auto transaction and lets the
  * write through.  At commit each written page is compared with its twin
  * and only the bytes that differ are declared, as set_range would have
  * done; abort copies the twins back.
  *
- * What a transaction costs is its faults and mprotect calls, not the
- * diff, so two things avoid them:
- *  - Regions stay armed between auto transactions (re-protecting whole
+ * What a transaction costs is its faults and protection changes, not the
+ * diff, so three things avoid them:
+ *  - userfaultfd write-protect where available (below);
+ *  - regions stay armed between auto transactions (re-protecting whole
  *    regions at every begin costs a walk of every page table entry);
  *    they are disarmed when unmapped, or when RVM terminates.
- *  - Parked pages: when a thread's auto transaction ends and no other
+ *  - parked pages: when a thread's auto transaction ends and no other
  *    transaction is active, the pages it changed stay writable, with
  *    twins refreshed to their committed bytes, for that thread's next
  *    auto transaction, which takes them without a fault and diffs them at
@@ -34,10 +35,15 @@
  * Lock order: rvm.regions_lock, then auto_mu, then rvm.txn_mu.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "rvm_internal.h"
 #include "txn.h"
@@ -50,6 +56,14 @@
 /* Twin buffers a thread keeps for its next faults. */
 #define TWIN_CACHE 32
 
+/* Linux 6.4; older headers (Debian 12's) lack it. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
 static pthread_mutex_t auto_mu = PTHREAD_MUTEX_INITIALIZER;
 static int armed;                       /* regions are write-protected (auto_mu) */
 static int auto_active;                 /* auto transactions active (auto_mu) */
@@ -58,8 +72,26 @@ static size_t nloose, loosecap;
 static struct auto_page *parked;        /* pages parked for parked_owner */
 static size_t nparked;
 static const void *parked_owner, *last_begin; /* threads, as &self */
-static struct sigaction prev_action;
+static struct sigaction prev_segv, prev_bus;
 static bool handler_installed;
+static unsigned long wp_gen;            /* bumped by every protection */
+
+/*
+ * Write protection.  Where the kernel offers userfaultfd write-protect
+ * with SIGBUS delivery (Linux 6.4 for unpopulated pages), a region is
+ * registered with it: protecting and unprotecting a page then changes
+ * only its page table entry, where mprotect splits and merges the
+ * region's VMA, which costs more than the signal itself.  A region the
+ * kernel will not register (a private file mapping on older kernels)
+ * uses mprotect, and so does everything when userfaultfd is missing.
+ */
+static int uffd = -2;                   /* -2: not tried yet, -1: unavailable */
+struct wp_range {
+    char *addr;
+    size_t len;
+};
+static struct wp_range *wpr;            /* regions registered with uffd */
+static size_t nwpr, wprcap;
 
 static __thread struct rvm_txn *cur_auto;
 static __thread char self;              /* its address names the thread */
@@ -99,14 +131,146 @@ static void twin_put(unsigned char *twin)
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-    if (prev_action.sa_flags & SA_SIGINFO) {
-        prev_action.sa_sigaction(sig, si, uc);
-    } else if (prev_action.sa_handler == SIG_DFL || prev_action.sa_handler == SIG_IGN) {
+    struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uc);
+    } else if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
         /* Returning re-executes the faulting write under the default action. */
         signal(sig, SIG_DFL);
     } else {
-        prev_action.sa_handler(sig);
+        prev->sa_handler(sig);
     }
+}
+
+/* auto_mu held. */
+static bool wp_registered(const char *p)
+{
+    for (size_t i = 0; i < nwpr; i++)
+        if (p >= wpr[i].addr && p < wpr[i].addr + wpr[i].len)
+            return true;
+    return false;
+}
+
+static int uffd_wp(char *p, size_t n, bool protect)
+{
+    struct uffdio_writeprotect w = {
+        .range = {(uintptr_t)p, n},
+        .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &w);
+}
+
+/* Protect or open [p, p+n) of one region (auto_mu held). */
+static int wp_set(char *p, size_t n, bool protect)
+{
+    if (protect)
+        __atomic_add_fetch(&wp_gen, 1, __ATOMIC_RELEASE);
+    if (wp_registered(p))
+        return uffd_wp(p, n, protect);
+    return mprotect(p, n, protect ? PROT_READ : PROT_READ | PROT_WRITE);
+}
+
+static void uffd_open(void)
+{
+    uffd = -1;
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (fd < 0)
+        return;
+    /* Without WP_UNPOPULATED a first write to a never-touched page would
+     * not fault at all: then uffd is no use here. */
+    struct uffdio_api api = {.api = UFFD_API,
+                             .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_UNPOPULATED};
+    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+        close(fd);
+        return;
+    }
+    uffd = fd;
+}
+
+/* Write-protect a whole region (auto_mu held). */
+static void region_arm(struct region *r)
+{
+    __atomic_add_fetch(&wp_gen, 1, __ATOMIC_RELEASE);
+    if (uffd == -2)
+        uffd_open();
+    if (uffd >= 0 && nwpr == wprcap) {
+        struct wp_range *nv = reallocarray(wpr, wprcap * 2 + 8, sizeof *nv);
+        if (nv) {
+            wpr = nv;
+            wprcap = wprcap * 2 + 8;
+        }
+    }
+    if (uffd >= 0 && nwpr < wprcap) {
+        struct uffdio_register reg = {.range = {(uintptr_t)r->vmaddr, r->length},
+                                      .mode = UFFDIO_REGISTER_MODE_WP};
+        if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0) {
+            wpr[nwpr++] = (struct wp_range){r->vmaddr, r->length};
+            if (uffd_wp(r->vmaddr, r->length, true) == 0)
+                return;
+            nwpr--;
+            struct uffdio_range rg = {(uintptr_t)r->vmaddr, r->length};
+            ioctl(uffd, UFFDIO_UNREGISTER, &rg);
+        }
+    }
+    mprotect(r->vmaddr, r->length, PROT_READ);
+}
+
+/*
+ * A child of fork() inherits the regions but not their userfaultfd
+ * registration, and its pages lose their write-protect bits: protect them
+ * with mprotect instead, so that the child's writes still fault, and open
+ * again the pages that were writable in the parent.
+ */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&auto_mu);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&auto_mu);
+}
+
+static void fork_child(void)
+{
+    size_t ps = rvm_page_size();
+    if (nwpr) {
+        for (size_t i = 0; i < nwpr; i++)
+            mprotect(wpr[i].addr, wpr[i].len, PROT_READ);
+        for (size_t k = 0; k < nparked; k++)
+            mprotect(parked[k].page, ps, PROT_READ | PROT_WRITE);
+        for (size_t k = 0; k < nloose; k++)
+            mprotect(loose[k], ps, PROT_READ | PROT_WRITE);
+        for (size_t k = 0; cur_auto && k < cur_auto->npages; k++)
+            mprotect(cur_auto->pages[k].page, ps, PROT_READ | PROT_WRITE);
+        nwpr = 0;
+    }
+    if (uffd >= 0)
+        close(uffd);
+    uffd = -2;
+    pthread_mutex_unlock(&auto_mu);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_install(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* Make a region plain writable memory again (auto_mu held). */
+static void region_disarm(struct region *r)
+{
+    for (size_t i = 0; i < nwpr; i++) {
+        if (wpr[i].addr != r->vmaddr)
+            continue;
+        uffd_wp(r->vmaddr, r->length, false);
+        struct uffdio_range rg = {(uintptr_t)r->vmaddr, r->length};
+        ioctl(uffd, UFFDIO_UNREGISTER, &rg);
+        wpr[i] = wpr[--nwpr];
+        return;
+    }
+    mprotect(r->vmaddr, r->length, PROT_READ | PROT_WRITE);
 }
 
 static int page_add(struct rvm_txn *t, char *page, unsigned char *twin, struct region *reg)
@@ -139,16 +303,31 @@ static void loose_add(char *page)
 /*
  * The fault is synchronous: the thread was writing region memory, not
  * running inside librvm or malloc, so taking locks and allocating here is
- * safe.
+ * safe.  A write-protect fault is SIGSEGV/SEGV_ACCERR under mprotect and
+ * SIGBUS/BUS_ADRERR under userfaultfd.
  */
-static void on_segv(int sig, siginfo_t *si, void *uc)
+static __thread char *last_page;
+static __thread unsigned long last_gen;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     size_t ps = rvm_page_size();
     char *page = (char *)((uintptr_t)si->si_addr & ~(uintptr_t)(ps - 1));
-    if (si->si_code != SEGV_ACCERR || !__atomic_load_n(&armed, __ATOMIC_ACQUIRE)) {
+    bool wp = sig == SIGSEGV ? si->si_code == SEGV_ACCERR : si->si_code == BUS_ADRERR;
+    if (!wp || !__atomic_load_n(&armed, __ATOMIC_ACQUIRE)) {
         chain(sig, si, uc);
         return;
     }
+    /* The same fault again with nothing protected in between: it is not
+     * ours to fix (a SIGBUS of another kind, say). */
+    unsigned long gen = __atomic_load_n(&wp_gen, __ATOMIC_ACQUIRE);
+    if (page == last_page && gen == last_gen) {
+        last_page = NULL;
+        chain(sig, si, uc);
+        return;
+    }
+    last_page = page;
+    last_gen = gen;
     pthread_rwlock_rdlock(&rvm.regions_lock);
     struct region *reg = region_find(page, ps);
     bool ours = reg != NULL;
@@ -161,13 +340,15 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         } else {
             memcpy(twin, page, ps);
         }
-    } else if (reg) {
+    }
+    if (ours) {
         pthread_mutex_lock(&auto_mu);
-        loose_add(page);
+        if ((sig == SIGBUS) != wp_registered(page) || wp_set(page, ps, false) < 0)
+            ours = false;
+        else if (!t)
+            loose_add(page);
         pthread_mutex_unlock(&auto_mu);
     }
-    if (ours && mprotect(page, ps, PROT_READ | PROT_WRITE) < 0)
-        ours = false;
     pthread_rwlock_unlock(&rvm.regions_lock);
     if (!ours)
         chain(sig, si, uc);
@@ -178,7 +359,7 @@ static void parked_revoke(void)
 {
     size_t ps = rvm_page_size();
     for (size_t k = 0; k < nparked; k++) {
-        mprotect(parked[k].page, ps, PROT_READ);
+        wp_set(parked[k].page, ps, true);
         free(parked[k].twin);
     }
     nparked = 0;
@@ -196,24 +377,38 @@ static uint64_t manual_active(bool ours)
     return n > autos ? n - autos : 0;
 }
 
+static bool is_ours(const struct sigaction *sa)
+{
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_fault;
+}
+
 /* Called when arming (auto_mu held). */
 static int handler_take(void)
 {
-    /* Someone may have replaced the handler since regions were last
-     * armed (test frameworks do): take it up again, chaining to it. */
-    struct sigaction cur;
-    if (handler_installed && sigaction(SIGSEGV, NULL, &cur) == 0 &&
-        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv))
+    /* Someone may have replaced the handlers since regions were last
+     * armed (test frameworks do): take them up again, chaining to them. */
+    struct sigaction cur_segv, cur_bus;
+    if (handler_installed && sigaction(SIGSEGV, NULL, &cur_segv) == 0 &&
+        sigaction(SIGBUS, NULL, &cur_bus) == 0 && (!is_ours(&cur_segv) || !is_ours(&cur_bus)))
         handler_installed = false;
     if (handler_installed)
         return 0;
-    struct sigaction sa;
+    struct sigaction sa, old_segv, old_bus;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_segv;
+    sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &prev_action) < 0)
+    if (sigaction(SIGSEGV, &sa, &old_segv) < 0)
         return -1;
+    if (sigaction(SIGBUS, &sa, &old_bus) < 0) {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        return -1;
+    }
+    /* Never chain to ourselves (one of the two was still ours). */
+    if (!is_ours(&old_segv))
+        prev_segv = old_segv;
+    if (!is_ours(&old_bus))
+        prev_bus = old_bus;
     handler_installed = true;
     return 0;
 }
@@ -222,7 +417,7 @@ void auto_protect_region(struct region *r)
 {
     pthread_mutex_lock(&auto_mu);
     if (armed)
-        mprotect(r->vmaddr, r->length, PROT_READ);
+        region_arm(r);
     pthread_mutex_unlock(&auto_mu);
 }
 
@@ -252,7 +447,7 @@ void auto_region_unmapped(struct region *r, bool last)
     /* The memory may stay the program's (its own vmaddr, or after
      * rvm_terminate): it must be writable again. */
     if (armed)
-        mprotect(r->vmaddr, r->length, PROT_READ | PROT_WRITE);
+        region_disarm(r);
     if (last && auto_active == 0) {
         __atomic_store_n(&armed, 0, __ATOMIC_RELEASE);
         nloose = 0;
@@ -265,6 +460,7 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
     if (cur_auto)
         return RVM_EMODE; /* one auto transaction per thread at a time */
     pthread_once(&cache_once, cache_key_make);
+    pthread_once(&atfork_once, atfork_install);
     rvm_return_t ret = rvm_begin_transaction(tid, mode);
     if (ret)
         return ret;
@@ -282,12 +478,12 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
     }
     if (!armed) {
         for (size_t i = 0; i < rvm.nregions; i++)
-            mprotect(rvm.regions[i]->vmaddr, rvm.regions[i]->length, PROT_READ);
+            region_arm(rvm.regions[i]);
         __atomic_store_n(&armed, 1, __ATOMIC_RELEASE);
     } else {
         /* Pages a non-auto writer opened up are watched again. */
         for (size_t i = 0; i < nloose; i++)
-            mprotect(loose[i], ps, PROT_READ);
+            wp_set(loose[i], ps, true);
     }
     nloose = 0;
     if (parked_owner && (parked_owner != &self || manual_active(true) > 0))
@@ -299,7 +495,7 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         for (size_t k = 0; k < nparked; k++) {
             struct auto_page *p = &parked[k];
             if (txn_hold_region(t, p->reg) < 0 || page_add(t, p->page, p->twin, p->reg) < 0) {
-                mprotect(p->page, ps, PROT_READ);
+                wp_set(p->page, ps, true);
                 free(p->twin);
             }
         }
@@ -437,7 +633,7 @@ void auto_finish(struct rvm_txn *t)
             parked[nparked++] = *p;
             continue;
         }
-        mprotect(p->page, ps, PROT_READ);
+        wp_set(p->page, ps, true);
         twin_put(p->twin);
     }
     if (nparked)

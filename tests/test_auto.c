@@ -386,6 +386,38 @@ static void test_unmapped_region_memory_is_writable_again(void **state)
     munmap(mem, 4 * PS);
 }
 
+/* A child of fork() does not inherit the kernel's write-protect
+ * registration of the regions: its writes must still be found. */
+static void test_auto_in_a_forked_child_finds_its_writes(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 4 * PS, 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
+    r->vmaddr[0] = 1;
+    assert_rvm_ok(rvm_end_transaction(t, flush));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* No flush: the child must leave the parent's log alone. */
+        rvm_stats_t s0 = t_stats();
+        rvm_tid_t ct;
+        rvm_init_tid(&ct);
+        if (rvm_begin_auto_transaction(&ct, restore) != RVM_SUCCESS)
+            _exit(3);
+        r->vmaddr[0] = 2;
+        r->vmaddr[2 * PS] = 3;
+        if (rvm_end_transaction(&ct, no_flush) != RVM_SUCCESS)
+            _exit(4);
+        _exit(t_stats().bytes_after_ranges - s0.bytes_after_ranges == 2 ? 0 : 5);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +446,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_manual_write_after_auto_transaction_works,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_unmapped_region_memory_is_writable_again,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_in_a_forked_child_finds_its_writes,
                                         t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

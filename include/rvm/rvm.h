@@ -499,16 +499,19 @@ const char *rvm_errmsg(void);
  *
  * From the first auto transaction on, every mapped region is
  * write-protected ("armed") until it is unmapped or RVM terminates.  The
- * first write to a page in an auto transaction faults; librvm's SIGSEGV
+ * first write to a page in an auto transaction faults; librvm's signal
  * handler keeps a copy of the page (its twin) for the calling thread's
- * auto transaction and lets the write through.  rvm_end_transaction()
+ * auto transaction and lets the write through.  The protection is
+ * userfaultfd write-protect with SIGBUS delivery where the kernel offers
+ * it (Linux 6.4 on; a page table change), mprotect with SIGSEGV
+ * otherwise.  rvm_end_transaction()
  * compares each written page with its twin and declares only the bytes
  * that changed (byte granularity; changed runs closer than 24 bytes are
  * joined); rvm_abort_transaction() copies the twins back.  Manual
  * rvm_set_range() calls may be mixed in and work as usual.
  *
- * Cost: a fault is a signal and an mprotect (tens of microseconds on
- * some virtual machines), so a thread's pages stay writable between its
+ * Cost: a fault is a signal and two protection changes (5 to 20
+ * microseconds on some virtual machines), so a thread's pages stay writable between its
  * auto transactions while no other transaction runs ("parked", at most
  * 32 pages, each diffed at the next commit and protected again once it
  * is found unchanged): a loop that rewrites the same pages faults rarely,
@@ -524,10 +527,10 @@ const char *rvm_errmsg(void);
  * then stays writable until the next auto transaction begins; system
  * calls that write into a protected page (read(2) into a region) fail
  * with EFAULT: touch the page first.  When regions are armed, librvm
- * makes sure its SIGSEGV handler is installed, and passes faults that are
- * not its own to the handler it replaced.  A program that installs a
- * SIGSEGV handler while regions are armed must chain to the one it
- * replaces.
+ * makes sure its SIGSEGV and SIGBUS handlers are installed, and passes
+ * faults that are not its own to the handlers it replaced.  A program
+ * that installs a SIGSEGV or SIGBUS handler while regions are armed must
+ * chain to the one it replaces.
  *
  * @param tid  an initialized tid, not active.
  * @param mode #restore or #no_restore.
