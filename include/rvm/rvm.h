@@ -504,7 +504,7 @@ const char *rvm_errmsg(void);
  * auto transaction and lets the write through.  The protection is
  * userfaultfd write-protect with SIGBUS delivery where the kernel offers
  * it (Linux 6.4 on; a page table change), mprotect with SIGSEGV
- * otherwise.  rvm_end_transaction()
+ * otherwise, or when the environment variable RVM_AUTO_NO_UFFD is set.  rvm_end_transaction()
  * compares each written page with its twin and declares only the bytes
  * that changed (byte granularity; changed runs closer than 24 bytes are
  * joined); rvm_abort_transaction() copies the twins back.  Manual
