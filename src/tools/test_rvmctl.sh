@@ -6,6 +6,8 @@
 #                                                when they cannot run here
 #   test_rvmctl.sh man RVMCTL MANPAGE            the man page renders
 #                                                without warnings
+#   test_rvmctl.sh manpage ANY MANPAGE           any man page renders
+#                                                without warnings
 #   test_rvmctl.sh readme README TOUR            README shows every command
 #                                                of docs/tour.sh
 #   test_rvmctl.sh tour RVMCTL RVMFS TOUR        docs/tour.sh runs as is
@@ -317,7 +319,8 @@ mount_tests() {
     check log_of_store_after_unmount 0 -- "$rvmctl" log "$store"
 }
 
-man_tests() {
+# Any man page: groff, mandoc and man render it without a warning.
+manpage_tests() {
     local page=$third
     command -v groff >/dev/null || skip "groff is not installed (Debian: groff)"
     check man_page_has_no_groff_warnings 0 -- groff -ww -man -z "$page"
@@ -331,6 +334,11 @@ man_tests() {
         [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && pass man_renders_without_warnings \
             || fail man_renders_without_warnings "exit $rc: $(head -3 "$T/err")"
     fi
+}
+
+man_tests() {
+    local page=$third
+    manpage_tests
     # Every command of --help is in the man page.
     for c in init status log recover begin join commit abort stat flush; do
         grep -q "^\.B rvmctl $c\$" "$page" && pass "man_documents_$c" \
@@ -380,6 +388,7 @@ tour) tour_tests "$@" ;;
 store) store_tests ;;
 mount) mount_tests ;;
 man) man_tests ;;
+manpage) manpage_tests ;;
 *) echo "usage: test_rvmctl.sh store|mount RVMCTL ARG" >&2; exit 2 ;;
 esac
 echo "$passed passed, $failed failed"
