@@ -39,4 +39,10 @@ for round in 1 2 3 4 5; do
     fi
     echo "round $round: killed at $last, recovered $now"
 done
+# The same counter bumped by an auto transaction (no set_range).
+before=$("$bin" "$dir" show) || fail "show failed"
+out=$("$bin" "$dir" auto) || fail "auto increment failed"
+[ "$out" -eq $((before + 1)) ] || fail "auto increment printed $out after $before"
+now=$("$bin" "$dir" show) || fail "show after auto failed"
+[ "$now" -eq "$out" ] || fail "after the auto increment the counter is $now, expected $out"
 echo "PASS"

@@ -5,6 +5,7 @@
  *   rvm_counter DIR loop     add one forever, printing each value once it
  *                            is durable (kill -9 it whenever you like)
  *   rvm_counter DIR show     print the counter
+ *   rvm_counter DIR auto     add one in an auto transaction (no set_range)
  *
  * DIR holds the RVM log (DIR/counter.log, created on first use) and the
  * segment with the data (DIR/counter.seg).  Every increment is one
@@ -55,10 +56,25 @@ static rvm_return_t increment(struct counter *c)
     return rvm_end_transaction(&tid, flush);
 }
 
+/* The same without declaring anything: librvm write-protects the region,
+ * notices the writes and logs the bytes that changed. */
+static rvm_return_t increment_auto(struct counter *c)
+{
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    rvm_return_t rc = rvm_begin_auto_transaction(&tid, restore);
+    if (rc != RVM_SUCCESS)
+        return rc;
+    uint64_t next = c->count + 1;
+    c->history[next % 8] = next;
+    c->count = next;
+    return rvm_end_transaction(&tid, flush);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: rvm_counter DIR [loop|show]\n");
+        fprintf(stderr, "usage: rvm_counter DIR [loop|show|auto]\n");
         return 2;
     }
     const char *cmd = argc == 3 ? argv[2] : "once";
@@ -109,8 +125,9 @@ int main(int argc, char **argv)
                 return die("increment", rc);
             printf("%llu\n", (unsigned long long)c->count);
         }
-    } else if (strcmp(cmd, "once") == 0) {
-        if ((rc = increment(c)) != RVM_SUCCESS)
+    } else if (strcmp(cmd, "once") == 0 || strcmp(cmd, "auto") == 0) {
+        rc = strcmp(cmd, "auto") == 0 ? increment_auto(c) : increment(c);
+        if (rc != RVM_SUCCESS)
             return die("increment", rc);
         printf("%llu\n", (unsigned long long)c->count);
     } else {

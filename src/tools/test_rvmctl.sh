@@ -363,6 +363,33 @@ for cmd in re.findall(r"^step '(.*?)'$", src, re.S | re.M):
 PY
 )
     [ "$n" -gt 10 ] && pass tour_has_steps || fail tour_has_steps "only $n lines found"
+    # And the other way: every command of the README's tour block is one
+    # of the script's (the first line stands for the script's arguments),
+    # and every librvm call of its C blocks is one that docs/examples makes.
+    local out
+    out=$(python3 - "$readme" "$tour" "$(dirname "$readme")/docs/examples" <<'PY'
+import glob, re, sys
+readme, tour, exdir = sys.argv[1:4]
+text = open(readme).read()
+steps = set()
+for cmd in re.findall(r"^step '(.*?)'$", open(tour).read(), re.S | re.M):
+    steps.update(cmd.split("\n"))
+sect = text.split("## A 60-second tour", 1)[1]
+block = re.search(r"```sh\n(.*?)```", sect, re.S).group(1).split("\n")
+cmds = [l for l in block if l.strip() and not l.startswith("#")]
+for l in cmds[1:]:
+    if l not in steps:
+        print("README tour line not in docs/tour.sh: " + l)
+examples = " ".join(re.sub(r"\s+", " ", open(f).read())
+                    for f in glob.glob(exdir + "/*.c"))
+for blk in re.findall(r"```c\n(.*?)```", text, re.S):
+    for call in re.findall(r"\brvm_\w+\([^;]*?\)(?=;)", blk):
+        if re.sub(r"\s+", " ", call) not in examples:
+            print("README C call not in docs/examples: " + call)
+PY
+)
+    [ -z "$out" ] && pass readme_tour_and_c_lines_come_from_the_examples \
+        || fail readme_tour_and_c_lines_come_from_the_examples "$out"
 }
 
 tour_tests() {
