@@ -48,7 +48,9 @@ static int conf_check(int dfd)
         return -EIO;
     buf[n] = 0;
     /* a line that is exactly version=1 ("version=10" is another store) */
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
         if (!strcmp(line, "version=1"))
             return 0;
     return -EPROTO;

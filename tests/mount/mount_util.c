@@ -56,7 +56,7 @@ static bool mounted(const char *mnt)
     return statfs(mnt, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
 }
 
-int rmount_start(struct rmount *m)
+int rmount_spawn(struct rmount *m)
 {
     char log[PATH_MAX];
     snprintf(log, sizeof(log), "%s/daemon.log", m->dir);
@@ -77,6 +77,14 @@ int rmount_start(struct rmount *m)
         _exit(127);
     }
     m->pid = pid;
+    return 0;
+}
+
+int rmount_start(struct rmount *m)
+{
+    if (rmount_spawn(m) < 0)
+        return -1;
+    pid_t pid = m->pid;
     for (int i = 0; i < 1000; i++) {
         if (mounted(m->mnt))
             return 0;

@@ -26,6 +26,8 @@ void rmount_require_fuse(void);
 int rmount_init(struct rmount *m, const char *opts);
 /* Start the daemon and wait until the mount is up; 0 or -1. */
 int rmount_start(struct rmount *m);
+/* Start the daemon and return at once (it recovers, then mounts). */
+int rmount_spawn(struct rmount *m);
 /* fusermount3 -u and wait for the daemon; its exit status, or -1. */
 int rmount_stop(struct rmount *m);
 /* kill -9 the daemon, reap it, and detach the dead mount. */

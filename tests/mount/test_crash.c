@@ -39,7 +39,8 @@ static struct rmount M;
 static int setup(void **state)
 {
     (void)state;
-    return rmount_init(&M, "logsize=8M") < 0 || rmount_start(&M) < 0 ? -1 : 0;
+    /* a small log: truncations happen often, so kills hit them */
+    return rmount_init(&M, "logsize=2M") < 0 || rmount_start(&M) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -209,6 +210,13 @@ static void test_renamed_and_unlinked_files_recover_to_the_right_names(void **st
  *   plain  write i, outside any transaction, is one pwrite of a stamped
  *          record into slot i % P_SLOTS of p1; every fourth is followed
  *          by fsync or fdatasync.
+ *
+ * Every fifth kill comes in the middle of the orderly stop (SIGTERM:
+ * abort the open transactions, flush, truncate the log; then SIGKILL
+ * 0-5 ms later); at every fifth kill point the next daemon is killed once
+ * more 0-20 ms after it starts (recovery or mount), before the remount.
+ * The store's log is 2 MiB, so truncations are frequent and kills hit
+ * them too.
  *
  * After the remount (which runs recovery) the checks are:
  *   - no partial transaction: s1/s2 (x1/x2) hold pattern(i) whole, at
@@ -527,6 +535,7 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
     close(pfd);
 
     uint64_t last[WL_N] = {0, 0, P_SLOTS}, total[WL_N] = {0};
+    int stop_kills = 0, start_kills = 0;
     srand(42);
     for (int p = 0; p < points; p++) {
         int afd[WL_N][2];
@@ -549,42 +558,58 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
             close(afd[w][1]);
         }
         sleep_us(1000 + rand() % 40000);
+        if (p % 5 == 4) { /* in the middle of the orderly stop */
+            kill(M.pid, SIGTERM);
+            sleep_us(rand() % 5000);
+            stop_kills++;
+        }
         rmount_kill(&M);
-        for (int w = 0; w < WL_N; w++) {
-            uint64_t durable = 0, acked = last[w];
+        uint64_t durable[WL_N] = {0}, acked[WL_N];
+        for (int w = 0; w < WL_N; w++) { /* all writers end before the remount */
+            acked[w] = last[w];
             struct ack a;
             while (read(afd[w][0], &a, sizeof(a)) == sizeof(a)) {
-                acked = a.i;
+                acked[w] = a.i;
                 total[w]++;
                 if (a.durable)
-                    durable = a.i;
+                    durable[w] = a.i;
             }
             close(afd[w][0]);
             int st;
             waitpid(pid[w], &st, 0);
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
                 violation(p, "%s writer ended with status 0x%x", wl_name[w], st);
-            if (w == 0 && rmount_start(&M) != 0) {
-                rmount_dump_log(&M);
-                fail_msg("kill point %d: the store does not mount again", p);
-            }
+        }
+        if (p % 5 == 2) { /* during recovery or the mount of the next daemon */
+            assert_int_equal(rmount_spawn(&M), 0);
+            sleep_us(rand() % 20000);
+            rmount_kill(&M);
+            start_kills++;
+        }
+        if (rmount_start(&M) != 0) {
+            rmount_dump_log(&M);
+            fail_msg("kill point %d: the store does not mount again", p);
+        }
+        for (int w = 0; w < WL_N; w++) {
             uint64_t found = w == WL_PLAIN ? plain_check(p) : stream_check(w, p);
             if (found == 0)
                 continue; /* reported; go on from the last known state */
-            if (found < durable)
+            if (found < durable[w])
                 violation(p, "%s: acknowledged durable %llu lost (store holds "
-                          "%llu)", wl_name[w], (unsigned long long)durable,
+                          "%llu)", wl_name[w], (unsigned long long)durable[w],
                           (unsigned long long)found);
-            if (found > acked + 1)
+            if (found > acked[w] + 1)
                 violation(p, "%s: store holds %llu, never issued (last "
                           "acknowledged %llu)", wl_name[w],
-                          (unsigned long long)found, (unsigned long long)acked);
+                          (unsigned long long)found, (unsigned long long)acked[w]);
             last[w] = found; /* the next writer goes on from what survived */
         }
     }
-    printf("kill test: %d kills, %d violations, acknowledged: %llu ioctl and "
+    printf("kill test: %d kills (%d of them during an orderly stop) and %d "
+           "more during start-up, %d violations; acknowledged: %llu ioctl and "
            "%llu xattr transactions, %llu plain writes; %.1f s\n",
-           points, violations, (unsigned long long)total[WL_IOCTL],
+           points + start_kills, stop_kills, start_kills, violations,
+           (unsigned long long)total[WL_IOCTL],
            (unsigned long long)total[WL_XATTR],
            (unsigned long long)total[WL_PLAIN], now_s() - t0);
     assert_int_equal(violations, 0);
