@@ -364,8 +364,17 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
         if (L->wlen >= WBUF_MAX && (rc = wbuf_write(L)) < 0)
             return rc;
     }
-    if (!do_force)
-        return wbuf_write(L);
+    if (!do_force) {
+        if ((rc = wbuf_write(L)) < 0)
+            return rc;
+        /* Start the write-back now, so that the force that will cover
+         * these records finds them on their way.  A hint: the force stays
+         * the durability point. */
+        int fd = L->io->fd ? L->io->fd(L->f) : -1;
+        if (fd >= 0)
+            sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        return 0;
+    }
     if ((rc = force(L)) < 0)
         return rc;
     *durable_upto = placed;
