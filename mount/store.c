@@ -110,9 +110,26 @@ static int store_create(int dfd, uint64_t log_size, const char *log_path)
     return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" :
+           S_ISCHR(m) ? "a character device" : S_ISSOCK(m) ? "a socket" :
+           "not a file";
+}
+
 int store_open(const char *store, bool create, uint64_t log_size,
                const char *log_path)
 {
+    /* Before anything else: opening a FIFO would block for ever (the lock
+     * in main.c and librvm both open the log), and a directory or a
+     * character device is no log.  A missing log is librvm's to report. */
+    struct stat ls;
+    if (stat(log_path, &ls) == 0 && !S_ISREG(ls.st_mode) && !S_ISBLK(ls.st_mode)) {
+        say("the log %s is %s, not a regular file or a block device; give "
+            "the store's log or a new file with -o log=PATH\n", log_path,
+            file_kind(ls.st_mode));
+        return -EINVAL;
+    }
     if (mkdir(store, 0755) < 0 && errno != EEXIST)
         return -errno;
     int dfd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
