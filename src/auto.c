@@ -568,12 +568,46 @@ static int page_diff(struct rvm_txn *t, struct auto_page *p, size_t ps)
     return 0;
 }
 
+/*
+ * Set by auto_collect for the auto_finish that follows it in the same
+ * thread: auto_mu is held from one to the other (solo), or the pages are
+ * protected already (closed).
+ */
+static __thread bool collect_locked, pages_closed;
+
+/*
+ * Another thread may write our pages without a fault while we own them;
+ * such writes are ours to log, so none may fall between the diff and the
+ * end of our ownership.  When another transaction is active, the pages
+ * are protected before the diff (a later write faults and is the
+ * writer's own); when none is, auto_mu is held from the diff until the
+ * pages are protected or parked, so that no other auto transaction can
+ * begin in between.
+ */
 rvm_return_t auto_collect(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
-    for (size_t k = 0; k < t->npages; k++)
-        if (page_diff(t, &t->pages[k], ps) < 0)
+    pthread_mutex_lock(&auto_mu);
+    bool solo = auto_active == 1 && last_begin == &self && manual_active(false) == 0;
+    if (!solo) {
+        for (size_t k = 0; k < t->npages; k++)
+            wp_set(t->pages[k].page, ps, true);
+        pthread_mutex_unlock(&auto_mu);
+    }
+    for (size_t k = 0; k < t->npages; k++) {
+        if (page_diff(t, &t->pages[k], ps) < 0) {
+            if (!solo) {
+                /* Still ours: the transaction may be aborted or retried. */
+                pthread_mutex_lock(&auto_mu);
+                for (size_t j = 0; j < t->npages; j++)
+                    wp_set(t->pages[j].page, ps, false);
+            }
+            pthread_mutex_unlock(&auto_mu);
             return RVM_ENO_MEMORY;
+        }
+    }
+    collect_locked = solo;
+    pages_closed = !solo;
     return RVM_SUCCESS;
 }
 
@@ -612,13 +646,14 @@ static void twin_refresh(struct rvm_txn *t, struct auto_page *p, size_t ps)
 void auto_finish(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
-    pthread_mutex_lock(&auto_mu);
+    if (!collect_locked)
+        pthread_mutex_lock(&auto_mu);
     auto_active--;
     /* Parking is safe only when no other transaction can be writing the
      * pages and no other thread has begun an auto transaction since ours.
      * Ours still counts in n_active (until txn_end), as a manual one. */
     bool park = auto_active == 0 && last_begin == &self && parked_owner == NULL &&
-                manual_active(false) <= 1;
+                manual_active(false) <= 1 && !pages_closed;
     size_t cap = 0;
     if (park && t->npages) {
         cap = t->npages < PARK_MAX ? t->npages : PARK_MAX;
@@ -635,11 +670,13 @@ void auto_finish(struct rvm_txn *t)
             parked[nparked++] = *p;
             continue;
         }
-        wp_set(p->page, ps, true);
+        if (!pages_closed)
+            wp_set(p->page, ps, true);
         twin_put(p->twin);
     }
     if (nparked)
         parked_owner = &self;
+    collect_locked = pages_closed = false;
     pthread_mutex_unlock(&auto_mu);
     free(t->pages);
     t->pages = NULL;

@@ -418,6 +418,52 @@ static void test_auto_in_a_forked_child_finds_its_writes(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+struct sharer {
+    long *counter;
+    int ok;
+};
+
+static void *share_worker(void *arg)
+{
+    struct sharer *w = arg;
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    w->ok = 1;
+    for (int i = 0; i < 2000 && w->ok; i++) {
+        w->ok = rvm_begin_auto_transaction(&t, no_restore) == RVM_SUCCESS;
+        if (w->ok) {
+            (*w->counter)++;
+            w->ok = rvm_end_transaction(&t, no_flush) == RVM_SUCCESS;
+        }
+    }
+    return NULL;
+}
+
+/* Two threads bump their own counters on one page: a write that lands
+ * while the other thread's transaction owns the page is committed by that
+ * one, and none may fall between its diff and the end of its ownership. */
+static void test_auto_threads_sharing_a_page_lose_no_update(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 2 * PS, 0);
+    pthread_t th[2];
+    struct sharer w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (struct sharer){(long *)(r->vmaddr + 100 + 64 * i), 0};
+        assert_int_equal(pthread_create(&th[i], NULL, share_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(w[i].ok);
+    }
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 2 * PS, 0);
+    assert_int_equal(*(long *)(r->vmaddr + 100), 2000);
+    assert_int_equal(*(long *)(r->vmaddr + 164), 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +494,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unmapped_region_memory_is_writable_again,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_auto_in_a_forked_child_finds_its_writes,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_threads_sharing_a_page_lose_no_update,
                                         t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

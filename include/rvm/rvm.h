@@ -519,10 +519,14 @@ const char *rvm_errmsg(void);
  *
  * Rules: a thread runs at most one auto transaction at a time, and only
  * that thread writes for it.  A page belongs to the first auto
- * transaction that writes it until that one ends: writes by another
- * thread to the same page meanwhile are committed or aborted with it
- * (isolation is the application's business); so are writes made outside
- * any transaction to a page parked for a thread.  While regions are
+ * transaction that writes it until that one commits or aborts: writes by
+ * another thread to the same page meanwhile are committed with it (its
+ * commit protects the page before it looks for changes, so a later write
+ * faults and belongs to the writer's own transaction), and an abort puts
+ * back the page as it was before the owner's first write, undoing them;
+ * isolation is the application's business.  Writes made outside any
+ * transaction to a page parked for a thread are committed with that
+ * thread's next auto transaction.  While regions are
  * armed, a write outside an auto transaction faults once per page, which
  * then stays writable until the next auto transaction begins; system
  * calls that write into a protected page (read(2) into a region) fail
