@@ -51,7 +51,9 @@ static int xattr_fail(const char *cmd, const char *path, int err, uint64_t tid)
     struct stat sb;
 
     if (stat(path, &sb) < 0)
-        return ctl_err("%s: cannot open %s: %s", cmd, path, strerror(errno));
+        return ctl_err("%s: cannot open %s: %s; give an existing file of an rvmfs "
+                       "mount (create it first, e.g. 'touch %s')", cmd, path,
+                       strerror(errno), path);
     switch (err) {
     case ENOTSUP:
     case ENODATA:

@@ -261,7 +261,8 @@ int ctl_store_log(const char *store, const char *log_opt, char *out, size_t len)
         if (errno == ENOENT && !log_opt)
             return ctl_err("%s is not an rvmfs store (no %s in it); create one "
                            "with 'rvmctl init %s'", store, STORE_LOG, store);
-        return ctl_err("cannot open log %s: %s", out, strerror(errno));
+        return ctl_err("cannot open log %s: %s; check the path (--log PATH names "
+                       "the log file itself)", out, strerror(errno));
     }
     return 0;
 }

@@ -245,7 +245,7 @@ store_tests() {
     check abort_off_rvmfs_fails 1 --err 'not on an rvmfs mount' -- "$rvmctl" abort "$T/plain"
     check stat_off_rvmfs_fails 1 --err 'not on an rvmfs mount' -- "$rvmctl" stat "$T/plain"
     check flush_off_rvmfs_fails 1 --err 'not on an rvmfs mount' -- "$rvmctl" flush "$T/plain"
-    check begin_of_missing_file_fails 1 --err 'cannot open' -- "$rvmctl" begin "$T/missing"
+    check begin_of_missing_file_fails 1 --err 'cannot open' --err 'create it first' -- "$rvmctl" begin "$T/missing"
     if command -v getfattr >/dev/null; then
         [ -z "$(getfattr --absolute-names -d "$T/plain" 2>/dev/null)" ] \
             && pass begin_off_rvmfs_leaves_no_xattr || fail begin_off_rvmfs_leaves_no_xattr "xattr set"
