@@ -269,11 +269,17 @@ class Unchanged:
 
     def __enter__(self):
         # earlier cases may have left no_flush commits and orphan segments
-        # behind: flush, and let one tick of the daemon's timer (200 ms)
-        # collect the orphans, so that only the block can change the store
+        # behind: flush, and wait until the daemon's timer (a tick is
+        # 200 ms) has collected the orphans and the store holds still, so
+        # that only the block can change it
         os.setxattr(D.mnt, "user.rvm.flush", b"1")
-        time.sleep(0.3)
-        self.before = (fsnap(D.store), view())
+        snap = fsnap(D.store)
+        for _ in range(40):
+            time.sleep(0.25)
+            prev, snap = snap, fsnap(D.store)
+            if snap == prev:
+                break
+        self.before = (snap, view())
 
     def __exit__(self, *exc):
         if exc[0]:
@@ -549,10 +555,13 @@ class Requests(unittest.TestCase):
     def test_short_buffers_for_rvm_xattrs_are_erange(self):
         libc = ctypes.CDLL(None, use_errno=True)
         buf = ctypes.create_string_buffer(4)
-        for path, name in ((D.path("f1"), TXN), (D.path("f1"), "user.rvm.stat"),
-                           (D.mnt, "user.rvm.stat")):
-            r = libc.getxattr(path.encode(), name.encode(), buf, 3)
-            self.assertEqual((r, ctypes.get_errno()), (-1, errno.ERANGE), name)
+        with Unchanged(self):
+            for path, name in ((D.path("f1"), TXN),
+                               (D.path("f1"), "user.rvm.stat"),
+                               (D.mnt, "user.rvm.stat")):
+                r = libc.getxattr(path.encode(), name.encode(), buf, 3)
+                self.assertEqual((r, ctypes.get_errno()), (-1, errno.ERANGE),
+                                 name)
 
     def test_long_binary_user_xattrs_round_trip(self):
         # other user.* attributes are stored as given, whatever they hold
