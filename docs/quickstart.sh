@@ -18,7 +18,13 @@ if [ -f build/meson-private/coredata.dat ]; then
 else
     meson setup build >/dev/null
 fi
-ninja -C build
+echo "building into build/ (log: build/ninja.log)..."
+if ! ninja -C build >build/ninja.log 2>&1; then
+    grep -E -A5 'error|FAILED' build/ninja.log | head -40
+    echo "the build failed; the whole log is build/ninja.log"
+    exit 1
+fi
+echo "built: build/mount/rvmfs, build/src/tools/rvmctl, build/src/librvm.so"
 export PATH="$PWD/build/mount:$PWD/build/src/tools:$PATH"
 
 echo
@@ -41,6 +47,7 @@ else
     fi
     echo "last value printed before kill -9: $last"
     echo "value after recovery:              $("$counter" "$dir" show)"
+    echo "(the same, or one more: the kill may fall between a commit and its printf)"
     rm -rf "$dir"
 fi
 
@@ -63,3 +70,6 @@ fi
 bash docs/tour.sh "$store" "$mnt"
 echo
 echo "$store is mounted at $mnt.  Unmount with: fusermount3 -u $mnt"
+echo "To type rvmctl and rvmfs yourself in this shell:"
+echo "  export PATH=\"$PWD/build/mount:$PWD/build/src/tools:\$PATH\""
+echo "then, e.g.: rvmctl status $mnt; man -l src/tools/rvmctl.1"

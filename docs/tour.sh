@@ -44,8 +44,11 @@ echo; echo "== a crash: kill the daemon, look at the log, mount again =="
 step 'echo "balance=55" > "$MNT/alice"; rvmctl flush "$MNT"'
 step 'kill -KILL $daemon; wait $daemon || true; fusermount3 -u "$MNT"'
 step 'rvmctl status "$STORE" | grep -E "^(records|transactions|end)="'
+echo "(the records the daemon had not yet applied to the files; end=clean: the"
+echo " log ends with a whole record, nothing was torn by the crash)"
 step 'rvmctl log "$STORE" | tail -n 3'
 step 'rvmfs "$STORE" "$MNT"'
+echo "(mounting replayed the log: the flushed write is there)"
 step 'cat "$MNT/alice"'
 
 echo; echo "== what the daemon has done =="
