@@ -423,7 +423,8 @@ static void gather(struct rvm_log *L)
         uint64_t until = now + slice < limit ? now + slice : limit;
         struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
                               .tv_nsec = (long)(until % 1000000) * 1000};
-        while (L->q_waiters == seen && pthread_cond_timedwait(&L->gcond, &L->mu, &ts) == 0)
+        while (L->q_waiters < L->last_group &&
+               pthread_cond_timedwait(&L->gcond, &L->mu, &ts) == 0)
             ;
         now = rvm_now_usec();
         if (L->q_waiters == seen)
@@ -608,8 +609,9 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
         if (L->q_bytes >= OPT(flush_buf_len) && !L->leader)
             lead(L, false, false); /* a failure leaves the commit queued for a later flush */
     } else {
-        L->q_waiters++;
-        if (L->gathering)
+        /* Wake a gathering leader only when its group is complete: a
+         * wake-up per arrival costs a context switch each. */
+        if (++L->q_waiters >= L->last_group && L->gathering)
             pthread_cond_signal(&L->gcond);
         bool shared = false;
         while (img->state == IMG_QUEUED) {
