@@ -196,7 +196,7 @@ static void test_renamed_and_unlinked_files_recover_to_the_right_names(void **st
 }
 
 /*
- * The kill test.  At every kill point three writers run at once over the
+ * The kill test.  At every kill point four writers run at once over the
  * mount, each on its own files, and the daemon is killed after a random
  * 1-40 ms; each writer acknowledges on a pipe what returned to it:
  *
@@ -209,7 +209,11 @@ static void test_renamed_and_unlinked_files_recover_to_the_right_names(void **st
  *          tid, join, commit or commit no_flush, then fsync);
  *   plain  write i, outside any transaction, is one pwrite of a stamped
  *          record into slot i % P_SLOTS of p1; every fourth is followed
- *          by fsync or fdatasync.
+ *          by fsync or fdatasync;
+ *   rename file i is created as n/t<i>, written (fsync'ed every fourth
+ *          time) and renamed over n/f<i % N_SLOTS>: the replaced file's
+ *          segment is an orphan with records still in the log, and new
+ *          files get the inode numbers of removed ones.
  *
  * Every fifth kill comes in the middle of the orderly stop (SIGTERM:
  * abort the open transactions, flush, truncate the log; then SIGKILL
@@ -223,6 +227,9 @@ static void test_renamed_and_unlinked_files_recover_to_the_right_names(void **st
  *     its size, and the same i in both files (joined commits are atomic);
  *   - every write record is whole, and the records form a prefix of the
  *     writes (the no_flush commits of plain writes survive in order);
+ *   - every n/f<k> holds a whole file of its own slot, or is empty because
+ *     a rename whose bytes were not durable replaced it: never the bytes
+ *     of another file;
  *   - durability: nothing at or before the last acknowledged durable
  *     point (a flush commit, or a write or no_flush commit followed by
  *     a returned fsync/fdatasync) is lost;
@@ -257,10 +264,10 @@ static void p_fill(uint64_t i, char *buf)
         buf[j] = (char)((i * 31 + j * 13) & 0xff);
 }
 
-enum wl { WL_IOCTL, WL_XATTR, WL_PLAIN, WL_N };
-static const char *const wl_name[WL_N] = {"ioctl", "xattr", "plain"};
+enum wl { WL_IOCTL, WL_XATTR, WL_PLAIN, WL_NS, WL_N };
+static const char *const wl_name[WL_N] = {"ioctl", "xattr", "plain", "rename"};
 static const char *const wl_files[WL_N][2] = {{"s1", "s2"}, {"x1", "x2"},
-                                              {"p1", NULL}};
+                                              {"p1", NULL}, {NULL, NULL}};
 
 struct ack {
     uint64_t i;
@@ -410,6 +417,44 @@ static void plain_child(uint64_t first)
     }
 }
 
+/* File i of the rename writer: n/t<i>, s_fill(i) of n_len(i) bytes, then
+ * renamed over n/f<i % N_SLOTS>. */
+#define N_SLOTS 8
+static size_t n_len(uint64_t i)
+{
+    return 2048 + (size_t)((i * 40503u) % 6144);
+}
+
+static void ns_child(uint64_t first)
+{
+    char buf[S_MAX], tmp[PATH_MAX], dst[PATH_MAX], name[64];
+    for (uint64_t i = first;; i++) {
+        size_t len = n_len(i);
+        s_fill(i, buf, len);
+        snprintf(name, sizeof(name), "n/t%llu", (unsigned long long)i);
+        rmount_path(&M, name, tmp);
+        snprintf(name, sizeof(name), "n/f%llu", (unsigned long long)(i % N_SLOTS));
+        rmount_path(&M, name, dst);
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (fd < 0) {
+            struct statfs sf; /* ENOENT: the bare mountpoint shows through */
+            if (statfs(M.mnt, &sf) < 0 || sf.f_type != 0x65735546)
+                _exit(0);
+            fprintf(stderr, "writer: create %s: %s\n", tmp, strerror(errno));
+            _exit(100);
+        }
+        if (pwrite(fd, buf, len, 0) != (ssize_t)len)
+            gone(fd, "pwrite");
+        bool sync = i % 4 == 0; /* then the bytes are durable before the name */
+        if (sync && fsync(fd) < 0)
+            gone(fd, "fsync");
+        if (rename(tmp, dst) < 0) /* the old file's segment becomes an orphan */
+            gone(fd, "rename");
+        close(fd);
+        ack(i, sync);
+    }
+}
+
 static int violations;
 
 static void violation(int point, const char *fmt, ...)
@@ -496,6 +541,84 @@ static uint64_t plain_check(int point)
     return max;
 }
 
+/* Some i in [lo, hi] falls on slot k. */
+static bool slot_hit(uint64_t lo, uint64_t hi, uint64_t k)
+{
+    for (uint64_t i = lo; i <= hi && i < lo + N_SLOTS; i++)
+        if (i % N_SLOTS == k)
+            return true;
+    return false;
+}
+
+/*
+ * The rename writer's files after a kill.  Renames are done by the backing
+ * file system, which a kill does not undo, so every renamed name stays;
+ * its bytes are there if they were durable.  seen[k] is what n/f<k> held
+ * at the last check (0: empty); this round issued first..acked+1, and
+ * everything up to `durable` was fsync'ed before its rename.  Bytes of
+ * another file (j % N_SLOTS != k) would be records applied to a segment
+ * through a reused inode number.
+ */
+static void ns_check(int point, uint64_t first, uint64_t acked, uint64_t durable,
+                     uint64_t seen[N_SLOTS])
+{
+    static char buf[S_MAX + 1], want[S_MAX];
+    for (uint64_t k = 0; k < N_SLOTS; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n/f%llu", (unsigned long long)k);
+        int fd = openf(name, O_RDONLY);
+        ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf), 0);
+        if (fd >= 0)
+            close(fd);
+        bool touched = slot_hit(first, acked + 1, k);
+        uint64_t j = 0, floor = seen[k]; /* it cannot go back */
+        for (uint64_t i = first; i <= durable; i++)
+            if (i % N_SLOTS == k && i > floor)
+                floor = i;
+        if (n < 0) {
+            violation(point, "%s: %s", name, strerror(errno));
+            continue;
+        }
+        if (n == 0) {
+            /* empty before and untouched, or a later rename whose bytes
+             * were not durable yet */
+            if (!(seen[k] == 0 && !touched) &&
+                !slot_hit(durable >= first ? durable + 1 : first, acked + 1, k))
+                violation(point, "%s is empty; it held %llu", name,
+                          (unsigned long long)seen[k]);
+            seen[k] = 0;
+            continue;
+        }
+        memcpy(&j, buf, 8);
+        s_fill(j, want, (size_t)n);
+        if (n < 8 || (size_t)n != n_len(j) || memcmp(buf, want, (size_t)n) ||
+            j % N_SLOTS != k)
+            violation(point, "%s: %zd bytes that are not file %llu's (bytes "
+                      "of another file, or torn)", name, n, (unsigned long long)j);
+        else if (!touched && j != seen[k])
+            violation(point, "%s changed from %llu to %llu, untouched", name,
+                      (unsigned long long)seen[k], (unsigned long long)j);
+        else if (j < floor || j > acked + 1)
+            violation(point, "%s holds file %llu; durable %llu, last issued "
+                      "%llu", name, (unsigned long long)j,
+                      (unsigned long long)floor, (unsigned long long)acked + 1);
+        seen[k] = j;
+    }
+    /* files a kill left before their rename: removing them makes orphans
+     * (with records in the log) for the next round */
+    char path[PATH_MAX];
+    DIR *d = opendir(rmount_path(&M, "n", path));
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] == 't') {
+            char name[300];
+            snprintf(name, sizeof(name), "n/%s", e->d_name);
+            unlink(rmount_path(&M, name, path));
+        }
+    if (d)
+        closedir(d);
+}
+
 static void sleep_us(long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -534,7 +657,21 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
     assert_int_equal(fsync(pfd), 0);
     close(pfd);
 
-    uint64_t last[WL_N] = {0, 0, P_SLOTS}, total[WL_N] = {0};
+    char dpath[PATH_MAX];
+    assert_int_equal(mkdir(rmount_path(&M, "n", dpath), 0755), 0);
+    uint64_t seen[N_SLOTS];
+    for (uint64_t i = 1; i <= N_SLOTS; i++) { /* files 1..N_SLOTS fill them */
+        char name[32];
+        snprintf(name, sizeof(name), "n/f%llu", (unsigned long long)(i % N_SLOTS));
+        int fd = openf(name, O_RDWR | O_CREAT | O_TRUNC);
+        assert_true(fd >= 0);
+        s_fill(i, buf, n_len(i));
+        assert_int_equal(pwrite(fd, buf, n_len(i), 0), (ssize_t)n_len(i));
+        assert_int_equal(fsync(fd), 0);
+        close(fd);
+        seen[i % N_SLOTS] = i;
+    }
+    uint64_t last[WL_N] = {0, 0, P_SLOTS, N_SLOTS}, total[WL_N] = {0};
     int stop_kills = 0, start_kills = 0;
     srand(42);
     for (int p = 0; p < points; p++) {
@@ -552,8 +689,10 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
                     ioctl_child(last[w] + 1, p % 2 == 1);
                 else if (w == WL_XATTR)
                     xattr_child(last[w] + 1);
-                else
+                else if (w == WL_PLAIN)
                     plain_child(last[w] + 1);
+                else
+                    ns_child(last[w] + 1);
             }
             close(afd[w][1]);
         }
@@ -590,7 +729,10 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
             rmount_dump_log(&M);
             fail_msg("kill point %d: the store does not mount again", p);
         }
-        for (int w = 0; w < WL_N; w++) {
+        ns_check(p, last[WL_NS] + 1, acked[WL_NS], durable[WL_NS], seen);
+        /* ids are never reused: the one in flight may have been renamed */
+        last[WL_NS] = acked[WL_NS] + 1;
+        for (int w = 0; w < WL_NS; w++) {
             uint64_t found = w == WL_PLAIN ? plain_check(p) : stream_check(w, p);
             if (found == 0)
                 continue; /* reported; go on from the last known state */
@@ -607,11 +749,13 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
     }
     printf("kill test: %d kills (%d of them during an orderly stop) and %d "
            "more during start-up, %d violations; acknowledged: %llu ioctl and "
-           "%llu xattr transactions, %llu plain writes; %.1f s\n",
+           "%llu xattr transactions, %llu plain writes, %llu renamed files; "
+           "%.1f s\n",
            points + start_kills, stop_kills, start_kills, violations,
            (unsigned long long)total[WL_IOCTL],
            (unsigned long long)total[WL_XATTR],
-           (unsigned long long)total[WL_PLAIN], now_s() - t0);
+           (unsigned long long)total[WL_PLAIN], (unsigned long long)total[WL_NS],
+           now_s() - t0);
     assert_int_equal(violations, 0);
 }
 
