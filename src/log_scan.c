@@ -4,6 +4,7 @@
 #include "log_scan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ void log_scan_done(struct log_scan *s)
     free(s->buf);
     s->buf = NULL;
 }
+
+#define PREFETCH_MIN (1u << 20)
 
 /* Make [phys, phys+len) available in the buffer; returns a pointer or NULL. */
 static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t len, int *err)
@@ -66,11 +69,36 @@ static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t 
     }
     s->buf_off = phys;
     s->buf_len = (size_t)n;
+    /* A walk in big reads asks for the next one now, so that the disk
+     * reads it while this one is applied to the segments. */
+    int fd = s->buf_want >= PREFETCH_MIN && s->io->fd ? s->io->fd(s->f) : -1;
+    if (fd >= 0 && phys + (uint64_t)n < area_end)
+        posix_fadvise(fd, (off_t)(phys + (uint64_t)n), (off_t)want, POSIX_FADV_WILLNEED);
     if ((size_t)n < len) {
         *err = -ENODATA;
         return NULL;
     }
     return s->buf;
+}
+
+bool log_scan_buffered(const struct log_scan *s)
+{
+    if (s->pos >= s->end)
+        return true; /* the walk ends without reading */
+    uint64_t in_lap = s->pos % s->data_size;
+    uint64_t left = s->data_size - in_lap;
+    uint64_t phys = 2 * s->status_size + in_lap;
+    struct log_rec_hdr h;
+    if (!s->buf || left < LOG_REC_MIN || phys < s->buf_off ||
+        phys + sizeof h > s->buf_off + s->buf_len)
+        return false;
+    memcpy(&h, s->buf + (phys - s->buf_off), sizeof h);
+    /* After a wrap record the walk goes on at the start of the area. */
+    if (h.type == LOG_REC_WRAP)
+        return false;
+    /* A length the walk refuses ends it before the record is read. */
+    return h.len < LOG_REC_MIN || h.len > left ||
+           phys + h.len <= s->buf_off + s->buf_len;
 }
 
 #define END(...) do { snprintf(s->why, sizeof s->why, __VA_ARGS__); return 0; } while (0)

@@ -7,6 +7,7 @@
 #ifndef RVM_LOG_SCAN_H
 #define RVM_LOG_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ void log_scan_done(struct log_scan *s);
  * and why), or -errno for an I/O error.
  */
 int log_scan_next(struct log_scan *s, const unsigned char **rec, size_t *len);
+
+/*
+ * True when the next log_scan_next will not read the file, so records it
+ * returned before stay valid; false when it may (then they may not).
+ */
+bool log_scan_buffered(const struct log_scan *s);
 
 /* Check a status slot: 0 if valid, else -EINVAL with why filled. */
 int log_status_check(const unsigned char *slot, size_t slot_size, char *why, size_t why_len);

@@ -40,40 +40,31 @@ static int touched_add(struct touched *t, struct seg *s)
  * sorted by segment and offset, and runs of adjacent bytes go out as one
  * write.  This turns a log of small scattered updates into few, ordered
  * segment writes.
+ *
+ * A window is the records that one read of the log holds: the walk reads
+ * WINDOW_BYTES at a time and the window points into the scan's buffer
+ * (no copy), so it is applied before the scan reads again.
  */
 #define WINDOW_BYTES (16u << 20)
 #define STAGE_BYTES (1u << 20)
+#define DIRECT_BYTES (64u << 10) /* pieces this big are written in place */
 
 struct window {
-    unsigned char *buf;         /* copies of the window's records */
-    size_t len, cap;
-    size_t *recs;               /* offsets of records in buf */
+    const unsigned char **recs; /* records, in the scan's buffer */
     size_t n, rcap;
 };
 
-static int window_add(struct window *w, const unsigned char *rec, size_t len)
+static int window_add(struct window *w, const unsigned char *rec)
 {
-    if (w->len + len > w->cap) {
-        size_t nc = w->cap ? w->cap : 1u << 20;
-        while (nc < w->len + len)
-            nc *= 2;
-        unsigned char *nb = realloc(w->buf, nc);
-        if (!nb)
-            return -ENOMEM;
-        w->buf = nb;
-        w->cap = nc;
-    }
     if (w->n == w->rcap) {
         size_t nc = w->rcap ? w->rcap * 2 : 256;
-        size_t *nv = realloc(w->recs, nc * sizeof *nv);
+        const unsigned char **nv = realloc(w->recs, nc * sizeof *nv);
         if (!nv)
             return -ENOMEM;
         w->recs = nv;
         w->rcap = nc;
     }
-    memcpy(w->buf + w->len, rec, len);
-    w->recs[w->n++] = w->len;
-    w->len += len;
+    w->recs[w->n++] = rec;
     return 0;
 }
 
@@ -89,7 +80,7 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
     merge_init(&m);
     int rc = 0;
     for (size_t x = w->n; x-- > 0 && rc == 0;) {
-        const unsigned char *rec = w->buf + w->recs[x];
+        const unsigned char *rec = w->recs[x];
         struct log_rec_hdr h;
         memcpy(&h, rec, sizeof h);
         const unsigned char *rp = rec + sizeof h;
@@ -138,7 +129,11 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
                 break;
             run_len = 0;
         }
-        if (p->len > STAGE_BYTES) {
+        /* A big piece costs one write on its own: no copy to the stage. */
+        if (p->len >= DIRECT_BYTES) {
+            if (run_len && (rc = write_run(s, stage, run_len, run_off)) < 0)
+                break;
+            run_len = 0;
             rc = write_run(s, p->data, (size_t)p->len, p->off);
             continue;
         }
@@ -151,7 +146,6 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
         rc = write_run(s, stage, run_len, run_off);
     free(stage);
     merge_free(&m);
-    w->len = 0;
     w->n = 0;
     return rc;
 }
@@ -202,13 +196,17 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
     int rc;
     *n_applied = 0;
     *n_skipped = 0;
-    while ((rc = log_scan_next(s, &rec, &len)) == 1) {
-        if (w.len + len > WINDOW_BYTES && w.n) {
+    if (s->buf_want < WINDOW_BYTES)
+        s->buf_want = WINDOW_BYTES;
+    for (;;) {
+        if (w.n && !log_scan_buffered(s)) {
             if ((rc = window_apply(&w, &t, n_skipped)) < 0)
                 break;
             progress(s, start);
         }
-        if ((rc = window_add(&w, rec, len)) < 0)
+        if ((rc = log_scan_next(s, &rec, &len)) != 1)
+            break;
+        if ((rc = window_add(&w, rec)) < 0)
             break;
         (*n_applied)++;
     }
@@ -220,7 +218,6 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
      * segments, and only then may the caller free their log space. */
     for (size_t i = 0; rc == 0 && i < t.n; i++)
         rc = t.v[i]->io->sync(t.v[i]->file);
-    free(w.buf);
     free(w.recs);
     free(t.v);
     return rc;
