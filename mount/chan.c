@@ -115,9 +115,16 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
         note_request(buf, (size_t)n);
         /* More requests already queued (several clients): let the next
          * worker take them while this one handles its own. */
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (reader_on && poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
-            chan_yield_reader();
+        if (reader_on) {
+            /* poll() is a cancellation point and the request is read:
+             * libfuse's stop must not lose it here. */
+            int cs;
+            pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+                chan_yield_reader();
+            pthread_setcancelstate(cs, NULL);
+        }
     }
     return n;
 }
