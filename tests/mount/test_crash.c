@@ -747,11 +747,11 @@ static void test_kill_during_workload_keeps_every_acknowledged_commit(void **sta
             last[w] = found; /* the next writer goes on from what survived */
         }
     }
-    printf("kill test: %d kills (%d of them during an orderly stop) and %d "
-           "more during start-up, %d violations; acknowledged: %llu ioctl and "
-           "%llu xattr transactions, %llu plain writes, %llu renamed files; "
-           "%.1f s\n",
-           points + start_kills, stop_kills, start_kills, violations,
+    printf("kill test: %d kills (%d under load, %d of these in an orderly "
+           "stop; %d during start-up), %d violations; acknowledged: %llu ioctl "
+           "and %llu xattr transactions, %llu plain writes, %llu renamed "
+           "files; %.1f s\n",
+           points + start_kills, points, stop_kills, start_kills, violations,
            (unsigned long long)total[WL_IOCTL],
            (unsigned long long)total[WL_XATTR],
            (unsigned long long)total[WL_PLAIN], (unsigned long long)total[WL_NS],

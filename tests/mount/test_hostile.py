@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""test_hostile.py - rvmfs against hostile input (issue 4, the daemon part).
+"""test_hostile.py - rvmfs against hostile requests (issue 4, the daemon).
 
-Every case makes a request that must fail, checks the errno, and checks
+Every case makes requests that must fail, checks the errno, and checks
 that nothing changed: the store's files (names, modes, sizes, contents,
 xattrs: the log, the segments, the tree) and what the mount shows (file
 contents, transaction state, the number of active transactions).
@@ -9,16 +9,14 @@ contents, transaction state, the number of active transactions).
   - ioctls: unknown numbers, known numbers with another size or direction
     (the size is part of the number, so they are unknown too), bad flag
     bits, JOIN of unknown or ended tids, BEGIN/JOIN on a busy file,
-    COMMIT/ABORT without a transaction, requests on directories;
+    COMMIT/ABORT without a transaction, requests on directories, races;
   - user.rvm.* xattrs: empty, long, binary, NUL-embedded, unterminated
     and unknown words, reserved names, other namespaces;
+  - sizes past 1 TiB, readdir at garbage offsets;
   - paths: `..`, names of 255 (fine) and 256 bytes (ENAMETOOLONG), symlinks
-    that point out of the mount, a tree deeper than PATH_MAX;
-  - the log at start-up: truncated, zero-filled, random, a file of another
-    format, missing, a directory, a FIFO, a character device, someone
-    else's file given with log=, and rvmfs.conf of another version:
-    the daemon must refuse with a clear line and a non-zero exit, and
-    leave the log and the segments as they were.
+    that point out of the mount, RENAME_WHITEOUT, a tree deeper than
+    PATH_MAX.
+The log at start-up is test_hostile_log.py's.
 
 Standard library only.  usage: test_hostile.py RVMFS_BINARY
 Exit 77 (skipped) where /dev/fuse is not usable.
@@ -32,19 +30,14 @@ import random
 import shutil
 import stat
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
 
-RVMFS = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RVMFS_BIN", "")
-TXN = "user.rvm.txn"
-# A small log keeps hashing the store cheap; no automatic truncation, so
-# that the store changes only when a request changes it.
-LOGSIZE = "logsize=1M,truncate=0"
-
+from hostile_util import (TXN, Daemon, fsnap, read_file, require_fuse,
+                          snap_diff, xattr_err)
 
 # include/rvmfs.h, spelled out: the size is part of the request number.
 def IOC(direction, typ, nr, size):
@@ -84,160 +77,6 @@ def status(fd):
     err, out = ioctl_err(fd, STATUS, bytes(STATUS_SIZE))
     assert err == 0, os.strerror(err)
     return struct.unpack("<16Q", out)
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def xattr_err(fn, *args, **kw):
-    """errno of fn(*args, **kw), 0 if it succeeds (any call, not only
-    xattr ones)."""
-    try:
-        fn(*args, **kw)
-        return 0
-    except OSError as e:
-        return e.errno
-
-
-def file_digest(fd, size):
-    """Digest of a file's bytes.  Segments are sparse files of hundreds of
-    MiB: only the 64 KiB blocks that hold data extents are read, and blocks
-    of zeros are left out, so the digest of (offset, block) pairs says what
-    the file holds whatever its layout on disk."""
-    h = hashlib.blake2b(struct.pack("<Q", size).ljust(64, b"\0"))
-    blk, pos = 1 << 16, 0
-    while pos < size:
-        try:
-            pos = os.lseek(fd, pos, os.SEEK_DATA) // blk * blk
-        except OSError as e:
-            if e.errno == errno.ENXIO:  # only a hole is left
-                break
-            raise
-        end = os.lseek(fd, pos, os.SEEK_HOLE)
-        while pos < end:
-            chunk = os.pread(fd, blk, pos)
-            if not chunk:
-                break
-            if chunk.count(0) != len(chunk):
-                h.update(struct.pack("<Q", pos))
-                h.update(chunk)
-            pos += blk
-    return h.hexdigest()
-
-
-def fsnap(root):
-    """Everything a request could have changed in a directory tree: the
-    type, mode, size, content digest and xattrs of every entry.  Walks by
-    directory descriptors, so trees deeper than PATH_MAX are fine."""
-    out = {}
-    for top, dirs, files, dfd in os.fwalk(root, follow_symlinks=False):
-        for name in dirs + files:
-            rel = os.path.relpath(os.path.join(top, name), root)
-            st = os.lstat(name, dir_fd=dfd)
-            kind, digest, xa = stat.S_IFMT(st.st_mode), "", ()
-            if stat.S_ISLNK(st.st_mode):
-                digest = os.readlink(name, dir_fd=dfd)
-            elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
-                try:
-                    if stat.S_ISREG(st.st_mode):
-                        digest = file_digest(fd, st.st_size)
-                    xa = tuple(sorted((n, os.getxattr(fd, n))
-                                      for n in os.listxattr(fd)))
-                finally:
-                    os.close(fd)
-            out[rel] = (kind, st.st_mode & 0o7777, st.st_size, digest, xa)
-    return out
-
-
-def snap_diff(a, b):
-    keys = sorted(set(a) | set(b))
-    return [k + (": gone" if k not in b else ": new" if k not in a
-                 else ": changed") for k in keys if a.get(k) != b.get(k)]
-
-
-def mounted(path):
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
-
-
-class Daemon:
-    """One store and mountpoint in a temporary directory; rvmfs runs with
-    -f and its stderr goes to DIR/daemon.log."""
-
-    def __init__(self, parent):
-        self.dir = tempfile.mkdtemp(prefix="rvmfs-hostile.", dir=parent)
-        self.store = os.path.join(self.dir, "store")
-        self.mnt = os.path.join(self.dir, "mnt")
-        os.mkdir(self.mnt)
-        self.proc = None
-
-    def run(self, opts=LOGSIZE, wait_exit=False):
-        """Start rvmfs.  Returns None once mounted; with wait_exit, the
-        daemon is expected to refuse: returns (exit status, its stderr)."""
-        errpath = os.path.join(self.dir, "daemon.log")
-        with open(errpath, "wb") as log:
-            self.proc = subprocess.Popen(
-                [RVMFS, self.store, self.mnt, "-f", "-o", opts],
-                stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            if mounted(self.mnt) and not wait_exit:
-                return None
-            time.sleep(0.01)
-        if self.proc.poll() is None:
-            if wait_exit and mounted(self.mnt):
-                self.stop()
-                return ("mounted", self.log())
-            self.proc.kill()
-            self.proc.wait()
-            raise RuntimeError("rvmfs neither mounted nor exited")
-        rc = self.proc.returncode
-        self.proc = None
-        if wait_exit:
-            return rc, self.log()
-        raise RuntimeError("rvmfs exited %d: %s" % (rc, self.log()))
-
-    def log(self):
-        with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if not self.proc:
-            return None
-        for _ in range(200):
-            if subprocess.run(["fusermount3", "-u", self.mnt],
-                              stderr=subprocess.DEVNULL).returncode == 0:
-                break
-            time.sleep(0.02)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
-                       stderr=subprocess.DEVNULL)
-        self.proc = None
-        return rc
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.proc = None
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt],
-                       stderr=subprocess.DEVNULL)
-
-    def cleanup(self):
-        if self.proc:
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def path(self, name):
-        return os.path.join(self.mnt, name)
 
 
 TMP = None
@@ -745,165 +584,9 @@ class Requests(unittest.TestCase):
                 os.close(fd)
 
 
-class StartupLog(unittest.TestCase):
-    """A damaged or foreign log when the daemon starts: it refuses, says
-    so in one line, exits non-zero and changes nothing."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(TMP)
-        cls.d.run()
-        # committed data that only the log holds: the daemon is killed
-        with open(cls.d.path("a"), "wb") as f:
-            f.write(b"a" * 20000)
-        os.setxattr(cls.d.path("a"), TXN, b"begin")
-        with open(cls.d.path("a"), "r+b") as f:
-            f.write(b"committed")
-        os.setxattr(cls.d.path("a"), TXN, b"commit")
-        cls.d.kill()
-        cls.log = os.path.join(cls.d.store, "rvm.log")
-        with open(cls.log, "rb") as f:
-            cls.good = f.read()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
-
-    def tearDown(self):
-        # put the real log back; the store must mount with the data intact
-        if os.path.isdir(self.log) and not os.path.islink(self.log):
-            os.rmdir(self.log)
-        elif os.path.lexists(self.log) and not os.path.isfile(self.log):
-            os.unlink(self.log)
-        with open(self.log, "wb") as f:
-            f.write(self.good)
-        self.d.run()
-        with open(self.d.path("a"), "rb") as f:
-            self.assertEqual(f.read(12), b"committeda" + b"aa")
-        self.d.kill()  # keeps the log as it is, for the next case
-        with open(self.log, "wb") as f:
-            f.write(self.good)
-
-    def refused(self, opts=LOGSIZE, watch=(), about="log"):
-        before = fsnap(self.d.store)
-        others = [(p, read_file(p)) for p in watch]
-        rc, msg = self.d.run(opts, wait_exit=True)
-        self.assertNotEqual(rc, "mounted", "the daemon mounted it: " + msg)
-        self.assertNotEqual(rc, 0, msg)
-        self.assertFalse(mounted(self.d.mnt))
-        # one line that says what is wrong (the generic "cannot open
-        # store" may follow it), nothing else: no sanitizer report either
-        lines = [ln for ln in msg.splitlines() if ln.strip()]
-        self.assertIn(len(lines), (1, 2), msg)
-        for ln in lines:
-            self.assertTrue(ln.startswith("rvmfs: "), msg)
-        self.assertIn(about, lines[0], msg)
-        self.assertEqual(snap_diff(before, fsnap(self.d.store)), [])
-        for p, data in others:
-            self.assertEqual(read_file(p), data, p)
-        return lines[0]
-
-    def replace_log(self, data):
-        with open(self.log, "wb") as f:
-            f.write(data)
-
-    def test_empty_log_is_refused(self):
-        self.replace_log(b"")
-        self.refused()
-
-    def test_truncated_logs_are_refused(self):
-        for size in (1, 4096, 262144, 262144 * 2 + 100, len(self.good) // 2,
-                     len(self.good) - 1):
-            with self.subTest(size=size):
-                self.replace_log(self.good[:size])
-                self.refused()
-
-    def test_zero_filled_log_is_refused(self):
-        self.replace_log(bytes(len(self.good)))
-        self.refused()
-
-    def test_random_log_is_refused(self):
-        self.replace_log(random.Random(7).randbytes(len(self.good)))
-        self.refused()
-
-    def test_log_of_another_format_is_refused(self):
-        seg = os.path.join(self.d.store, "seg")
-        segfile = os.path.join(seg, sorted(os.listdir(seg))[0])
-        with open(segfile, "rb") as f:
-            segdata = f.read()
-        with open("/bin/sh", "rb") as f:
-            elf = f.read()
-        for name, data in (("segment", segdata.ljust(len(self.good), b"\0")),
-                           ("elf", elf), ("text", b"version=1\n" * 50000),
-                           ("sqlite", b"SQLite format 3\0" + bytes(len(self.good)))):
-            with self.subTest(kind=name):
-                self.replace_log(data)
-                self.refused()
-
-    def test_missing_log_is_refused_not_recreated(self):
-        os.unlink(self.log)
-        self.refused()
-        self.assertFalse(os.path.exists(self.log))
-
-    def test_log_that_is_a_directory_is_refused(self):
-        os.unlink(self.log)
-        os.mkdir(self.log)
-        self.refused()
-
-    def test_log_that_is_a_fifo_or_a_character_device_is_refused(self):
-        # opening a FIFO would block the daemon for ever
-        os.unlink(self.log)
-        os.mkfifo(self.log)
-        self.refused()
-        os.unlink(self.log)
-        os.symlink("/dev/zero", self.log)
-        self.refused()
-        os.unlink(self.log)
-
-    def test_store_of_another_version_is_refused(self):
-        conf = os.path.join(self.d.store, "rvmfs.conf")
-        good = read_file(conf)
-        try:
-            for text in (b"version=10\n", b"version=2\n", b"# version=1x\n",
-                         b"", b"\0" * 64):
-                with self.subTest(conf=text):
-                    with open(conf, "wb") as f:
-                        f.write(text)
-                    self.refused(about="version")
-        finally:
-            with open(conf, "wb") as f:
-                f.write(good)
-
-    def test_someone_elses_file_given_as_log_is_refused_and_untouched(self):
-        other = os.path.join(self.d.dir, "someone-elses.db")
-        with open(other, "wb") as f:
-            f.write(random.Random(8).randbytes(3 << 20))
-        try:
-            self.refused(LOGSIZE + ",log=" + other, watch=[other])
-        finally:
-            os.unlink(other)
-
-    def test_someone_elses_file_given_as_log_of_a_new_store_is_untouched(self):
-        other = os.path.join(self.d.dir, "notes.txt")
-        with open(other, "wb") as f:
-            f.write(b"my notes\n" * 1000)
-        fresh = Daemon(self.d.dir)
-        try:
-            rc, msg = fresh.run(LOGSIZE + ",log=" + other, wait_exit=True)
-            self.assertNotIn(rc, (0, "mounted"), msg)
-            self.assertIn("log", msg)
-            with open(other, "rb") as f:
-                self.assertEqual(f.read(), b"my notes\n" * 1000)
-        finally:
-            fresh.cleanup()
-            os.unlink(other)
-
-
 def main():
     global TMP, D
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK) or not RVMFS:
-        print("SKIP: /dev/fuse is not usable here (or no rvmfs binary)")
-        sys.exit(77)
+    require_fuse()
     TMP = tempfile.mkdtemp(prefix="rvmfs-hostile.")
     D = Daemon(TMP)
     try:
