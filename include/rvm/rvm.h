@@ -526,11 +526,14 @@ const char *rvm_errmsg(void);
  * back the page as it was before the owner's first write, undoing them;
  * isolation is the application's business.  Writes made outside any
  * transaction to a page parked for a thread are committed with that
- * thread's next auto transaction.  While regions are
- * armed, a write outside an auto transaction faults once per page, which
- * then stays writable until the next auto transaction begins; system
- * calls that write into a protected page (read(2) into a region) fail
- * with EFAULT: touch the page first.  When regions are armed, librvm
+ * thread's next auto transaction.  While regions are armed, a write
+ * outside an auto transaction faults once per page, which then stays
+ * writable until the next auto transaction begins; an auto transaction
+ * active meanwhile that writes such a page without having written it
+ * before does not see that write (it is not logged): keep writers outside
+ * auto transactions off the pages of concurrent auto transactions.
+ * System calls that write into a protected page (read(2) into a region)
+ * fail with EFAULT: touch the page first.
  * makes sure its SIGSEGV and SIGBUS handlers are installed, and passes
  * faults that are not its own to the handlers it replaced.  A program
  * that installs a SIGSEGV or SIGBUS handler while regions are armed must
