@@ -533,11 +533,11 @@ const char *rvm_errmsg(void);
  * before does not see that write (it is not logged): keep writers outside
  * auto transactions off the pages of concurrent auto transactions.
  * System calls that write into a protected page (read(2) into a region)
- * fail with EFAULT: touch the page first.
- * makes sure its SIGSEGV and SIGBUS handlers are installed, and passes
- * faults that are not its own to the handlers it replaced.  A program
- * that installs a SIGSEGV or SIGBUS handler while regions are armed must
- * chain to the one it replaces.
+ * fail with EFAULT: touch the page first.  When regions are armed,
+ * librvm makes sure its SIGSEGV and SIGBUS handlers are installed, and
+ * passes faults that are not its own to the handlers it replaced.  A
+ * program that installs a SIGSEGV or SIGBUS handler while regions are
+ * armed must chain to the one it replaces.
  *
  * @param tid  an initialized tid, not active.
  * @param mode #restore or #no_restore.
