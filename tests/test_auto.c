@@ -3,8 +3,10 @@
  * same commit, abort and recovery as manual ranges, byte for byte.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -215,6 +217,43 @@ static void test_fault_outside_regions_reaches_previous_handler(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 42);
+}
+
+static void on_other_sigbus(int sig)
+{
+    (void)sig;
+    _exit(43);
+}
+
+/* SIGBUS is librvm's too where userfaultfd protects the regions; a bus
+ * error of another cause (a mapping past the end of its file) must still
+ * reach the program's handler. */
+static void test_sigbus_outside_regions_reaches_previous_handler(void **state)
+{
+    struct tctx *c = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGBUS, on_other_sigbus);
+        t_init(c, MIB(1), 50);
+        rvm_region_t *r = t_map(c, "seg", 0, PS, 0);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/empty", c->dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        char *past = fd < 0 ? MAP_FAILED
+                            : mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        rvm_tid_t t;
+        rvm_init_tid(&t);
+        if (past == MAP_FAILED || rvm_begin_auto_transaction(&t, restore) != RVM_SUCCESS)
+            _exit(1);
+        r->vmaddr[0] = 1; /* ours: handled */
+        *(volatile char *)past = 1; /* past the end of the file: the program's */
+        _exit(2);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 43);
 }
 
 /* kill -9 during auto commits: every acknowledged flush commit is there,
@@ -482,6 +521,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_threads_each_on_own_pages,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_fault_outside_regions_reaches_previous_handler,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_sigbus_outside_regions_reaches_previous_handler,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_auto_commits_survive_kill9,
                                         t_setup, t_teardown),
