@@ -23,6 +23,11 @@
  *    without faulting for a transaction that has not claimed it, except
  *    for the owner of a parked page.
  *
+ * A page written by another thread while an auto transaction owns it
+ * goes with the owner's commit; the commit protects its pages before it
+ * diffs them whenever another transaction is active (auto_collect), so no
+ * write can fall between the diff and the end of the ownership.
+ *
  * Rules (documented in rvm.h): a page belongs to the first auto
  * transaction that writes it until that one ends; a thread runs one auto
  * transaction at a time and only it writes for that transaction; system
