@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,104 @@ static int store_create(int dfd, uint64_t log_size, const char *log_path)
     return 0;
 }
 
+/* CRC32C (docs/log-format.md), bit by bit: it runs once per mount over at
+ * most two status blocks. */
+static uint32_t crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+#define LOG_STATUS_SIZE 262144u /* S: slot 1 is at this offset */
+#define LOG_STATUS_MAGIC 0x53564D52u
+
+/*
+ * The segment dictionary of the status block in force (the valid slot of
+ * larger gen, as recovery picks it) names the segments that records in
+ * the log will be applied to, by absolute path.
+ * Every one must be in this store's seg/ (the same directory, compared by
+ * device and inode, so bind mounts and symlinks to the store are fine).
+ * Otherwise the log is another store's, or this store was copied or moved
+ * while records were pending: recovery would write into the other store's
+ * files (or skip the records, losing them).  Returns 0, or -EXDEV with the
+ * first foreign path in bad.  A log librvm cannot read is librvm's to
+ * report.  Reads the fields in host order: little-endian hosts only, as
+ * librvm itself.
+ */
+static int log_segments_here(const char *log_path, const struct stat *segdir,
+                             char *bad, size_t badlen)
+{
+    int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned char *slot[2] = {malloc(LOG_STATUS_SIZE), malloc(LOG_STATUS_SIZE)};
+    uint64_t gen[2] = {0, 0};
+    int in_force = -1;
+    for (int i = 0; i < 2 && slot[0] && slot[1]; i++) {
+        unsigned char *blk = slot[i];
+        off_t at = (off_t)i * LOG_STATUS_SIZE;
+        uint32_t magic, version, used, crc, zero = 0;
+        uint64_t ssize;
+        if (pread(fd, blk, 80, at) != 80)
+            continue;
+        memcpy(&magic, blk, 4);
+        memcpy(&version, blk + 4, 4);
+        memcpy(&gen[i], blk + 8, 8);
+        memcpy(&ssize, blk + 16, 8);
+        memcpy(&used, blk + 68, 4);
+        memcpy(&crc, blk + 72, 4);
+        if (magic != LOG_STATUS_MAGIC || version != 1 ||
+            ssize != LOG_STATUS_SIZE || used < 80 || used > LOG_STATUS_SIZE ||
+            pread(fd, blk, used, at) != (ssize_t)used)
+            continue;
+        memcpy(blk + 72, &zero, 4);
+        if (crc32c(blk, used) != crc)
+            continue;
+        if (in_force < 0 || gen[i] > gen[in_force])
+            in_force = i; /* recovery reads the valid slot of larger gen */
+    }
+    close(fd);
+    int rc = 0;
+    if (in_force >= 0) {
+        const unsigned char *blk = slot[in_force];
+        uint32_t nsegs, used;
+        memcpy(&nsegs, blk + 64, 4);
+        memcpy(&used, blk + 68, 4);
+        size_t off = 80;
+        for (uint32_t i = 0; i < nsegs && rc == 0; i++) {
+            uint32_t plen;
+            if (off + 16 > used)
+                break;
+            memcpy(&plen, blk + off + 8, 4);
+            if (plen == 0 || plen >= PATH_MAX || plen > used - off - 16)
+                break;
+            char path[PATH_MAX];
+            memcpy(path, blk + off + 16, plen);
+            path[plen] = 0;
+            char *slash = strrchr(path, '/');
+            struct stat ds;
+            if (slash)
+                *slash = 0;
+            if (!slash || stat(slash == path ? "/" : path, &ds) < 0 ||
+                ds.st_dev != segdir->st_dev || ds.st_ino != segdir->st_ino) {
+                if (slash)
+                    *slash = '/';
+                snprintf(bad, badlen, "%s", path);
+                rc = -EXDEV;
+            }
+            off += 16 + (((size_t)plen + 7) & ~(size_t)7);
+        }
+    }
+    free(slot[0]);
+    free(slot[1]);
+    return rc;
+}
+
 static const char *file_kind(mode_t m)
 {
     return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" :
@@ -153,6 +252,16 @@ int store_open(const char *store, bool create, uint64_t log_size,
     if (fs.tree_fd < 0 || fs.seg_fd < 0)
         return -errno;
     struct stat st;
+    if (fstat(fs.seg_fd, &st) < 0)
+        return -errno;
+    char bad[PATH_MAX];
+    if (log_segments_here(log_path, &st, bad, sizeof(bad)) < 0) {
+        say("the log %s has records for %s, which is not in %s/seg: the log "
+            "is another store's, or the store was copied or moved before its "
+            "log was empty (mount it where it was first, then copy it)\n",
+            log_path, bad, store);
+        return -EXDEV;
+    }
     if (fstat(fs.tree_fd, &st) < 0)
         return -errno;
     fs.root_bino = st.st_ino;
@@ -190,9 +299,59 @@ static void seg_trim(const char *name, const struct stat *st)
     close(fd);
 }
 
+/*
+ * A segment is named by its inode number, which a copy of the store (cp -a,
+ * rsync -H, a backup put back) does not keep: then tree/ names no longer
+ * find their segments.  With the log empty no record names a segment, so
+ * the names can be made right again: first every wrong name becomes
+ * .rekey.<ino> (so that no rename clobbers a name still in use), then
+ * those become <ino>.  A crash in between leaves .rekey. names, which the
+ * next mount finishes.
+ */
+static void seg_rekey(void)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        int fd = dup(fs.seg_fd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        rewinddir(d); /* the dup shares its offset with fs.seg_fd */
+        struct dirent *e;
+        unsigned renamed = 0;
+        while ((e = readdir(d))) {
+            struct stat st;
+            char to[64];
+            bool wrong = pass == 0 && all_digits(e->d_name);
+            bool parked = pass == 1 && !strncmp(e->d_name, ".rekey.", 7) &&
+                          all_digits(e->d_name + 7);
+            if ((!wrong && !parked) ||
+                fstatat(fs.seg_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(st.st_mode))
+                continue;
+            if (wrong && strtoull(e->d_name, NULL, 10) == (uint64_t)st.st_ino)
+                continue;
+            snprintf(to, sizeof(to), pass == 0 ? ".rekey.%llu" : "%llu",
+                     (unsigned long long)st.st_ino);
+            if (renameat2(fs.seg_fd, e->d_name, fs.seg_fd, to, RENAME_NOREPLACE) == 0)
+                renamed++;
+            else
+                say("cannot rename seg/%s to seg/%s: %s\n", e->d_name, to,
+                    strerror(errno));
+        }
+        closedir(d);
+        /* after this fsync the renames of this pass are durable */
+        if (renamed)
+            fsync(fs.seg_fd);
+    }
+}
+
 /* Call only while the log holds no records (after recovery). */
 void store_sweep_orphans(void)
 {
+    seg_rekey();
     int fd = dup(fs.seg_fd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
@@ -200,6 +359,7 @@ void store_sweep_orphans(void)
             close(fd);
         return;
     }
+    rewinddir(d); /* the dup shares its offset with fs.seg_fd */
     struct dirent *e;
     while ((e = readdir(d))) {
         struct stat st;

@@ -17,6 +17,7 @@ Exit 77 (skipped) where /dev/fuse is not usable.
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -165,6 +166,54 @@ class StartupLog(unittest.TestCase):
         finally:
             os.unlink(other)
 
+    def dirty_store(self):
+        """Another store, left by a killed daemon with a committed
+        transaction only in its log."""
+        e = Daemon(self.d.dir)
+        e.run()
+        with open(e.path("b"), "wb") as f:
+            f.write(b"b" * 5000)
+        os.setxattr(e.path("b"), TXN, b"begin")
+        with open(e.path("b"), "r+b") as f:
+            f.write(b"other's")
+        os.setxattr(e.path("b"), TXN, b"commit")
+        e.kill()
+        return e
+
+    def test_copy_of_a_store_with_records_in_its_log_is_refused(self):
+        # the log names its segments by absolute path: recovering the copy
+        # would write into the original's segments and lose the copy's
+        copy = os.path.join(self.d.dir, "copy")
+        subprocess.run(["cp", "-a", self.d.store, copy], check=True)
+        moved = Daemon(self.d.dir)
+        try:
+            os.rmdir(moved.mnt)
+            shutil.rmtree(moved.store, ignore_errors=True)
+            os.rename(copy, moved.store)
+            os.mkdir(moved.mnt)
+            before = (fsnap(self.d.store), fsnap(moved.store))
+            rc, msg = moved.run(wait_exit=True)
+            self.assertNotIn(rc, (0, "mounted"), msg)
+            self.assertIn("copied or moved", msg)
+            self.assertEqual(snap_diff(before[0], fsnap(self.d.store)), [])
+            self.assertEqual(snap_diff(before[1], fsnap(moved.store)), [])
+        finally:
+            moved.cleanup()
+
+    def test_another_stores_log_given_with_log_option_is_refused(self):
+        e = self.dirty_store()
+        try:
+            other_log = os.path.join(e.store, "rvm.log")
+            theirs = fsnap(e.store)
+            self.refused(LOGSIZE + ",log=" + other_log, about="another store's")
+            self.assertEqual(snap_diff(theirs, fsnap(e.store)), [])
+            e.run()  # and it is still whole where it belongs
+            with open(e.path("b"), "rb") as f:
+                self.assertEqual(f.read(8), b"other'sb")
+            self.assertEqual(e.stop(), 0)
+        finally:
+            e.cleanup()
+
     def test_someone_elses_file_given_as_log_of_a_new_store_is_untouched(self):
         other = os.path.join(self.d.dir, "notes.txt")
         with open(other, "wb") as f:
@@ -179,6 +228,61 @@ class StartupLog(unittest.TestCase):
         finally:
             fresh.cleanup()
             os.unlink(other)
+
+
+class CopiedStore(unittest.TestCase):
+    """A store copied after a clean unmount (cp -a: the inode numbers,
+    which name the segments, change) mounts where it is now."""
+
+    def test_clean_copy_mounts_with_its_files_and_leaves_the_original(self):
+        a = Daemon(TMP)
+        b = Daemon(TMP)
+        try:
+            a.run()
+            os.mkdir(a.path("d"))
+            files = {"f": b"f" * 7000, "d/g": b"g" * 100, "e": b""}
+            for name, data in files.items():
+                with open(a.path(name), "wb") as f:
+                    f.write(data)
+            os.link(a.path("f"), a.path("d/f2"))
+            self.assertEqual(a.stop(), 0)
+            shutil.rmtree(b.store, ignore_errors=True)
+            subprocess.run(["cp", "-a", a.store, b.store], check=True)
+            original = fsnap(a.store)
+            for _ in range(2):  # the second mount finds the names right
+                b.run()
+                for name, data in files.items():
+                    self.assertEqual(read_file(b.path(name)), data, name)
+                self.assertEqual(read_file(b.path("d/f2")), files["f"])
+                with open(b.path("f"), "r+b") as f:
+                    f.write(b"copy")
+                files["f"] = b"copy" + files["f"][4:]
+                self.assertEqual(read_file(b.path("d/f2")), files["f"])
+                self.assertEqual(b.stop(), 0)
+            self.assertEqual(snap_diff(original, fsnap(a.store)), [])
+        finally:
+            a.cleanup()
+            b.cleanup()
+
+    def test_rekeying_cut_short_is_finished_at_the_next_mount(self):
+        # a crash between the two rename passes leaves .rekey.<ino> names
+        a = Daemon(TMP)
+        try:
+            a.run()
+            with open(a.path("f"), "wb") as f:
+                f.write(b"parked")
+            self.assertEqual(a.stop(), 0)
+            seg = os.path.join(a.store, "seg")
+            for name in os.listdir(seg):
+                if name.isdigit():
+                    os.rename(os.path.join(seg, name),
+                              os.path.join(seg, ".rekey." + name))
+            a.run()
+            self.assertEqual(read_file(a.path("f")), b"parked")
+            self.assertEqual(a.stop(), 0)
+            self.assertFalse([n for n in os.listdir(seg) if n.startswith(".")])
+        finally:
+            a.cleanup()
 
 
 def main():
