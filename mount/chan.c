@@ -21,8 +21,9 @@
  * out, and libfuse's idle workers otherwise take the requests in turn,
  * each one a sleeping thread to wake on another CPU.  A handler that may
  * wait (a log force, an abort's invalidation, which needs other requests
- * served) hands the reader's part on first (chan_yield_reader), and so
- * does a reader that finds more requests queued behind the one it took,
+ * served) hands the reader's part on first (chan_yield_reader).  A
+ * reader that finds more requests queued behind the one it took (several
+ * clients) hands on too and lets every worker read for a while (busy),
  * so that several clients are still served in parallel.
  *
  * The wire structures are the kernel's ABI (linux/fuse.h, protocol 7.33+);
@@ -45,6 +46,12 @@ static _Thread_local bool req_kill;  /* request being handled on this thread */
 static pthread_mutex_t reader_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t reader_key; /* set while this thread is the reader */
 static bool reader_on;           /* multithreaded loop */
+/* > 0: requests were found queued lately (several clients); workers then
+ * read side by side as libfuse's loop does, since passing one reader's
+ * part along would serialize the reads behind each hand-over's wake-up.
+ * Counts down by one per request read with nothing queued behind it. */
+#define BUSY_SPAN 256
+static atomic_int busy;
 
 /* A worker that exits (libfuse ends idle ones, or cancels them at
  * unmount) must not take the reader's part with it. */
@@ -106,9 +113,12 @@ static void note_request(const char *buf, size_t n)
 static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 {
     (void)userdata;
-    if (reader_on && !pthread_getspecific(reader_key)) {
+    if (reader_on && !pthread_getspecific(reader_key) && atomic_load(&busy) == 0) {
         pthread_mutex_lock(&reader_mu);
-        pthread_setspecific(reader_key, &reader_mu);
+        if (atomic_load(&busy) > 0)
+            pthread_mutex_unlock(&reader_mu); /* wake the next waiter too */
+        else
+            pthread_setspecific(reader_key, &reader_mu);
     }
     ssize_t n = read(fd, buf, len);
     if (n > 0) {
@@ -121,8 +131,14 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
             int cs;
             pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
             struct pollfd p = {.fd = fd, .events = POLLIN};
-            if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+            if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN)) {
+                atomic_store(&busy, BUSY_SPAN);
                 chan_yield_reader();
+            } else {
+                int b = atomic_load(&busy);
+                while (b > 0 && !atomic_compare_exchange_weak(&busy, &b, b - 1))
+                    ;
+            }
             pthread_setcancelstate(cs, NULL);
         }
     }
