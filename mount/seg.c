@@ -283,9 +283,10 @@ static int set_size(struct node *n, rvm_tid_t *tid, uint64_t size,
 }
 
 /* Log and copy the bytes of [dst, dst+len) that differ from src (src NULL:
- * from zero), one range per run of differences. */
+ * from zero), one range per run of differences.  Pages written are
+ * counted for seg_idle, except from region offset `counted` on. */
 static int diff_apply(struct node *n, rvm_tid_t *tid, char *dst, const char *src, size_t len,
-                      uint64_t *ranges, uint64_t *bytes)
+                      uint64_t *ranges, uint64_t *bytes, uint64_t counted)
 {
     static const char zeros[64];
     size_t i = 0;
@@ -329,11 +330,14 @@ static int diff_apply(struct node *n, rvm_tid_t *tid, char *dst, const char *src
         rvm_return_t rc = rvm_set_range(tid, dst + start, run);
         if (rc != RVM_SUCCESS)
             return -rvm_errno(rc);
-        /* Runs come in order, often several to a page: count each once. */
+        /* Runs come in order, often several to a page: count each once,
+         * and none from `counted` on (seg_write counted them). */
         uint64_t a = (uint64_t)(dst + start - n->base) & ~(uint64_t)4095;
         uint64_t b = (uint64_t)(dst + start + run - n->base);
         if (a < noted)
             a = noted;
+        if (b > counted)
+            b = counted;
         if (a < b) {
             dirty_note(n, a, b);
             noted = (b + 4095) & ~(uint64_t)4095;
@@ -361,7 +365,23 @@ int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
         uintptr_t b = (uintptr_t)(n->base + SEG_HDR + (off + len < size ? off + len : size));
         madvise((void *)a, b - a, MADV_WILLNEED);
     }
-    int rc = diff_apply(n, tid, n->base + SEG_HDR + off, buf, len, ranges, bytes);
+    uint64_t counted = UINT64_MAX;
+    if (len >= 8192 && off + len > size) {
+        /* Bytes past the size are zero, and new data will replace them:
+         * make their private copies in one call rather than two faults
+         * (read, then copy on write) a page. */
+        uint64_t from = off > size ? off : size;
+        uintptr_t a = ((uintptr_t)(n->base + SEG_HDR + from) + 4095) & ~(uintptr_t)4095;
+        uintptr_t b = (uintptr_t)(n->base + SEG_HDR + off + len) & ~(uintptr_t)4095;
+        /* Counted even if the data is zeros and nothing is logged, so
+         * that seg_idle drops these copies too. */
+        if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0) {
+            counted = (uint64_t)(a - (uintptr_t)n->base);
+            dirty_note(n, counted, (uint64_t)(b - (uintptr_t)n->base));
+        }
+    }
+    int rc = diff_apply(n, tid, n->base + SEG_HDR + off, buf, len, ranges, bytes,
+                        counted);
     if (rc == 0 && off + len > size)
         rc = set_size(n, tid, off + len, ranges, bytes);
     return rc;
@@ -378,7 +398,7 @@ int seg_resize(struct node *n, rvm_tid_t *tid, uint64_t size,
         return 0;
     if (size < cur) {
         int rc = diff_apply(n, tid, n->base + SEG_HDR + size, NULL, cur - size,
-                            ranges, bytes);
+                            ranges, bytes, UINT64_MAX);
         if (rc < 0)
             return rc;
     }

@@ -217,9 +217,10 @@ static int cell_big(char *res, size_t reslen)
            mem.hwm_kb < 1024 * 1024 ? "met" : "MISSED");
     printf("big: fsync %.2f s, unmount %.2f s, mount %.1f ms\n",
            t_fsync, t_umount, t_mount * 1e3);
-    printf("big: after remount %llu pages checked in %.1f s, %llu wrong: %s; daemon VmRSS max while checking %.1f MiB\n",
+    printf("big: after remount %llu pages checked in %.1f s, %llu wrong: %s; daemon VmRSS max while checking %.1f MiB (RssAnon %.1f MiB)\n",
            (unsigned long long)checked, t_verify, (unsigned long long)bad,
-           bad ? "FAILED" : "ok", (double)vmem.rss_max_kb / 1024);
+           bad ? "FAILED" : "ok", (double)vmem.rss_max_kb / 1024,
+           (double)vmem.anon_max_kb / 1024);
     snprintf(res, reslen, " big_tx_s=%.0f big_rss_max_mib=%.1f big_hwm_mib=%.1f big_verified=%s",
              (double)n / t_run, (double)mem.rss_max_kb / 1024,
              (double)mem.hwm_kb / 1024, bad ? "no" : "yes");
@@ -323,7 +324,26 @@ static double run_dd(void)
     return rc == 0 ? (double)(opt.seq_mib << 20) / t / 1e6 : -1;
 }
 
-static double run_rvmfs(struct sc_mem *m)
+/* The daemon's CPU time so far (user + system), in seconds. */
+static double daemon_cpu(void)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)env.daemon_pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* after the command name */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double run_rvmfs(struct sc_mem *m, double *cpu)
 {
     char path[PATH_MAX + 8];
     snprintf(path, sizeof path, "%s/seq", env.mnt);
@@ -337,6 +357,7 @@ static double run_rvmfs(struct sc_mem *m)
     for (size_t i = 0; i < bs / 8; i++)
         buf[i] = 0x0101010101010101ull * (i % 251 + 1);
     sc_mem_start(env.daemon_pid, m);
+    double c0 = daemon_cpu();
     double t0 = sc_now();
     int err = 0;
     for (uint64_t k = 0; k < opt.seq_mib && !err; k++) {
@@ -345,6 +366,7 @@ static double run_rvmfs(struct sc_mem *m)
     }
     err |= fsync(fd) < 0;
     double t = sc_now() - t0;
+    *cpu = daemon_cpu() - c0;
     sc_mem_stop();
     close(fd);
     free(buf);
@@ -367,12 +389,12 @@ static int cell_seq(char *res, size_t reslen)
     int n = opt.rounds < 64 ? opt.rounds : 64;
     for (int r = 0; r < n; r++) {
         struct sc_mem m;
-        double dd, fs;
+        double dd, fs, cpu = 0;
         if (r % 2 == 0) {
             dd = run_dd();
-            fs = run_rvmfs(&m);
+            fs = run_rvmfs(&m, &cpu);
         } else {
-            fs = run_rvmfs(&m);
+            fs = run_rvmfs(&m, &cpu);
             dd = run_dd();
         }
         if (dd <= 0 || fs <= 0) {
@@ -381,9 +403,9 @@ static int cell_seq(char *res, size_t reslen)
             return -1;
         }
         ratios[r] = fs / dd;
-        printf("seq: round %d: %llu MiB, rvmfs %.0f MB/s, dd %.0f MB/s, ratio %.2f; daemon VmRSS max %.0f MiB\n",
+        printf("seq: round %d: %llu MiB, rvmfs %.0f MB/s, dd %.0f MB/s, ratio %.2f; daemon CPU %.2f s per GiB, VmRSS max %.0f MiB\n",
                r + 1, (unsigned long long)opt.seq_mib, fs, dd, ratios[r],
-               (double)m.rss_max_kb / 1024);
+               cpu * 1024 / (double)opt.seq_mib, (double)m.rss_max_kb / 1024);
     }
     if (sc_daemon_stop(&env) < 0)
         return -1;
