@@ -74,6 +74,33 @@ static int write_run(struct seg *s, const unsigned char *p, size_t len, uint64_t
     return n < 0 ? (int)n : 0;
 }
 
+/*
+ * Pieces less than this apart go out as one write, the bytes between them
+ * read back from the segment first: scattered small updates (a record
+ * here and there in every page) cost one pread and one pwrite per span
+ * instead of one pwrite per piece.  Rewriting those bytes unchanged is
+ * harmless: only recovery and truncation, one at a time, write segment
+ * files, and mappings are private.
+ */
+#define GAP_FILL 4096u
+
+/* buf gets the segment's bytes at [off, off+len); zeros past its end. */
+static int read_span(struct seg *s, unsigned char *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = s->io->pread(s->file, buf + got, len - got, off + got);
+        if (n < 0)
+            return (int)n;
+        if (n == 0) {
+            memset(buf + got, 0, len - got);
+            break;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
 static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
 {
     struct merge m;
@@ -98,14 +125,10 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
     if (rc == 0 && !stage)
         rc = -ENOMEM;
     struct seg *s = NULL;
-    uint64_t sid = 0, run_off = 0;
-    size_t run_len = 0;
+    uint64_t sid = 0;
     for (size_t i = 0; i < m.np && rc == 0; i++) {
         struct merge_piece *p = &m.p[i];
         if (!s || p->seg != sid) {
-            if (run_len && (rc = write_run(s, stage, run_len, run_off)) < 0)
-                break;
-            run_len = 0;
             sid = p->seg;
             s = seg_by_id(sid);
             /* A segment whose file is gone has no reader left: skip it
@@ -124,26 +147,32 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
             (*skipped)++;
             continue;
         }
-        if (run_len && (run_off + run_len != p->off || run_len + p->len > STAGE_BYTES)) {
-            if ((rc = write_run(s, stage, run_len, run_off)) < 0)
-                break;
-            run_len = 0;
-        }
         /* A big piece costs one write on its own: no copy to the stage. */
         if (p->len >= DIRECT_BYTES) {
-            if (run_len && (rc = write_run(s, stage, run_len, run_off)) < 0)
-                break;
-            run_len = 0;
             rc = write_run(s, p->data, (size_t)p->len, p->off);
             continue;
         }
-        if (!run_len)
-            run_off = p->off;
-        memcpy(stage + run_len, p->data, (size_t)p->len);
-        run_len += (size_t)p->len;
+        /* The span: the next small pieces of this segment that fit in the
+         * stage with at most GAP_FILL bytes between two (pieces are sorted
+         * and disjoint). */
+        size_t j = i + 1;
+        uint64_t end = p->off + p->len;
+        bool gaps = false;
+        while (j < m.np && m.p[j].seg == sid && m.p[j].len < DIRECT_BYTES &&
+               m.p[j].off - end <= GAP_FILL && m.p[j].off + m.p[j].len - p->off <= STAGE_BYTES) {
+            gaps |= m.p[j].off != end;
+            end = m.p[j].off + m.p[j].len;
+            j++;
+        }
+        size_t span = (size_t)(end - p->off);
+        if (gaps && (rc = read_span(s, stage, span, p->off)) < 0)
+            break;
+        for (size_t k = i; k < j; k++)
+            memcpy(stage + (m.p[k].off - p->off), m.p[k].data, (size_t)m.p[k].len);
+        if ((rc = write_run(s, stage, span, p->off)) < 0)
+            break;
+        i = j - 1;
     }
-    if (rc == 0 && run_len && s)
-        rc = write_run(s, stage, run_len, run_off);
     free(stage);
     merge_free(&m);
     w->n = 0;
