@@ -551,24 +551,30 @@ static int page_diff(struct rvm_txn *t, struct auto_page *p, size_t ps)
     const unsigned char *now = (const unsigned char *)p->page, *twin = p->twin;
     size_t i = first_diff(now, twin, 0, ps);
     while (i < ps) {
-        size_t start = i, last = i;
-        /* Extend the run while the next difference is within JOIN_GAP. */
-        for (;;) {
-            while (last + 1 < ps && now[last + 1] != twin[last + 1])
-                last++;
-            size_t lim = last + 1 + JOIN_GAP < ps ? last + 1 + JOIN_GAP : ps;
-            size_t next = last + 1;
-            while (next < lim && now[next] == twin[next])
-                next++;
-            if (next >= lim)
-                break;
-            last = next;
+        size_t start = i, last = i, j = i + 1;
+        /* Extend the run while the next difference is within JOIN_GAP of
+         * the last one, a word at a time: a word is shorter than JOIN_GAP,
+         * so all of its differing bytes join the run once its first does. */
+        while (j < ps && j - last <= JOIN_GAP) {
+            if (j + 8 <= ps) {
+                uint64_t x = word_at(now + j) ^ word_at(twin + j);
+                if (x) {
+                    if (j + (size_t)(__builtin_ctzll(x) >> 3) - last > JOIN_GAP)
+                        break;
+                    last = j + 7 - (size_t)(__builtin_clzll(x) >> 3);
+                }
+                j += 8;
+            } else {
+                if (now[j] != twin[j])
+                    last = j;
+                j++;
+            }
         }
         p->changed = true;
         int rc = txn_add_range(t, p->reg, p->page + start, last + 1 - start, twin + start);
         if (rc < 0)
             return rc;
-        i = last + 1 < ps ? first_diff(now, twin, last + 1, ps) : ps;
+        i = first_diff(now, twin, last + 1, ps);
     }
     return 0;
 }
