@@ -221,7 +221,7 @@ void seg_idle(struct node *n)
         return;
     if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS) {
         /* Keep the copies (they hold the only committed bytes that the
-         * file lacks); try again after as much writing again. */
+         * file lacks); try again after half as much writing. */
         atomic_fetch_sub(&dirty_all, n->dirty);
         n->dirty /= 2;
         atomic_fetch_add(&dirty_all, n->dirty);
