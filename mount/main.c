@@ -200,12 +200,30 @@ static bool has_opt(struct fuse_args *args, const char *key)
     return false;
 }
 
+/* Recovery calls this once per window it applies (16 MiB of log), so
+ * drawing at every call is cheap; the line is erased when it is done. */
+static void recover_progress(uint64_t done, uint64_t total, void *arg)
+{
+    (void)arg;
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+    else
+        fprintf(stderr, "\rrvmfs: recovering the log: %3.0f%% (%.0f of %.0f MiB)",
+                total ? 100.0 * (double)done / (double)total : 0.0,
+                (double)done / 1048576.0, (double)total / 1048576.0);
+}
+
 /* Recover and tidy the store before mounting, so that failures are seen. */
 static int recover_now(void)
 {
     rvm_options_t o;
     rvm_opts(&o);
+    /* A long recovery on a terminal shows how far it is; logs and pipes
+     * get no carriage-return noise. */
+    if (isatty(STDERR_FILENO))
+        rvm_set_progress(recover_progress, NULL);
     rvm_return_t rc = RVM_INIT(&o);
+    rvm_set_progress(NULL, NULL);
     if (rc != RVM_SUCCESS) {
         fprintf(stderr, "rvmfs: recovery of %s failed: %s %s; "
                 "inspect it with 'rvmctl log %s'\n", fs.store, rvm_return(rc),

@@ -426,26 +426,42 @@ struct progress {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int done;
-    uint64_t records;
+    uint64_t walked, total;
 };
 
-/* On a terminal: one line redrawn while librvm recovers (it reports no
- * progress of its own, so this shows the elapsed time). */
+/* librvm's callback, in the recovering thread: only note the figures, the
+ * drawing thread shows them (so a slow terminal never slows recovery). */
+static void progress_note(uint64_t done, uint64_t total, void *arg)
+{
+    struct progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    p->walked = done;
+    p->total = total;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* On a terminal: one line redrawn five times a second while librvm
+ * recovers: a bar of the log bytes walked, the rate and the time. */
 static void *progress_main(void *arg)
 {
     struct progress *p = arg;
     struct timespec start, now, until;
-    static const char spin[] = "|/-\\";
-    unsigned tick = 0;
+    char bar[41];
 
     clock_gettime(CLOCK_MONOTONIC, &start);
     pthread_mutex_lock(&p->lock);
     while (!p->done) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        fprintf(stderr, "\rrecovering %llu records %c %.1f s ",
-                (unsigned long long)p->records, spin[tick++ % 4],
-                (double)(now.tv_sec - start.tv_sec) +
-                (double)(now.tv_nsec - start.tv_nsec) / 1e9);
+        double secs = (double)(now.tv_sec - start.tv_sec) +
+                      (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+        double frac = p->total ? (double)p->walked / (double)p->total : 0.0;
+        size_t fill = (size_t)(frac * (sizeof bar - 1));
+        memset(bar, '#', fill);
+        memset(bar + fill, '.', sizeof bar - 1 - fill);
+        bar[sizeof bar - 1] = '\0';
+        fprintf(stderr, "\rrecovering [%s] %3.0f%% %.1f MiB/s %.1f s ", bar,
+                frac * 100.0,
+                secs > 0 ? (double)p->walked / 1048576.0 / secs : 0.0, secs);
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 200000000;
         if (until.tv_nsec >= 1000000000) {
@@ -492,7 +508,7 @@ int cmd_recover(int argc, char **argv)
     int opt, force = 0, tty = isatty(STDERR_FILENO), rv;
     struct logread lr;
     struct logread_result res;
-    struct progress prog = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    struct progress prog = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
     pthread_t thr;
     int have_thr = 0;
     rvm_options_t o;
@@ -530,7 +546,6 @@ int cmd_recover(int argc, char **argv)
         return EXIT_FAIL;
     }
     logread_close(&lr);
-    prog.records = res.records - res.wraps;
     printf("log %s: %llu records (%llu transactions, %s of new data) to apply\n",
            log, (unsigned long long)(res.records - res.wraps),
            (unsigned long long)res.transactions,
@@ -556,6 +571,7 @@ int cmd_recover(int argc, char **argv)
     if (chdir(store) < 0)
         return ctl_err("cannot enter %s: %s", store, strerror(errno));
     if (tty) {
+        rvm_set_progress(progress_note, &prog);
         have_thr = pthread_create(&thr, NULL, progress_main, &prog) == 0;
     } else {
         printf("applying the log to the segments...\n");
@@ -572,6 +588,7 @@ int cmd_recover(int argc, char **argv)
         pthread_mutex_unlock(&prog.lock);
         pthread_join(thr, NULL);
     }
+    rvm_set_progress(NULL, NULL);
     if (rc != RVM_SUCCESS) {
         msg = rvm_errmsg();
         return ctl_err("recovery failed: %s%s%s; the log still holds the "

@@ -230,6 +230,26 @@ store_tests() {
         fail testgen_fills_small_log "rvmctl-testgen failed"
     fi
 
+    # ---- on a terminal, recover draws a progress bar (script(1) gives it a pty) ----
+    if command -v script >/dev/null; then
+        "$rvmctl" init --log-size 64M "$T/tty" >/dev/null
+        if "$gen" "$T/tty/rvm.log" "$T/tty/seg/3" 2000 20000; then
+            script -qec "'$rvmctl' recover '$T/tty'" /dev/null >"$T/tty.out" 2>&1
+            if grep -q 'recovering \[[#.]*\] *[0-9]*%' "$T/tty.out" &&
+                grep -q 'recovered 2000 records' "$T/tty.out" &&
+                [ "$(u64_at0 "$T/tty/seg/3")" = 2000 ]; then
+                pass recover_on_terminal_shows_progress_bar
+            else
+                fail recover_on_terminal_shows_progress_bar "$(tr '\r' '\n' <"$T/tty.out" | tail -3)"
+            fi
+            "$rvmctl" recover "$T/tty" >"$T/out" 2>"$T/err"
+            grep -q 'recovering' "$T/err" && fail recover_off_terminal_draws_no_bar "$(cat "$T/err")" \
+                || pass recover_off_terminal_draws_no_bar
+        else
+            fail testgen_fills_tty_log "rvmctl-testgen failed"
+        fi
+    fi
+
     # ---- the mount commands off a mount: usage and "not rvmfs" ----
     echo data >"$T/plain"
     check begin_without_file_is_usage_error 2 -- "$rvmctl" begin
