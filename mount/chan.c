@@ -26,6 +26,16 @@
  * clients) hands on too and lets every worker read for a while (busy),
  * so that several clients are still served in parallel.
  *
+ * Before it blocks, the reader polls /dev/fuse for a short while
+ * (poll_us): a client's next request usually follows its last reply
+ * within a few microseconds, and a reader that slept must be woken on
+ * its CPU, which on a virtual machine means an interrupt to a halted
+ * vCPU: a round trip of a trivial request took 19-21 us there against
+ * 11-13 us with the poll (and 6-8 us with client and daemon on one CPU).
+ * The poll yields the CPU to anything else runnable, so it only uses
+ * time that would be idle; on busy CPUs nothing halts and it gains
+ * nothing, hence off by default.
+ *
  * The wire structures are the kernel's ABI (linux/fuse.h, protocol 7.33+);
  * only fields at fixed offsets of stable structures are touched.
  */
@@ -33,6 +43,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <time.h>
 #include <linux/fuse.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -110,6 +122,28 @@ static void note_request(const char *buf, size_t n)
     }
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* True when a request is queued, found within fs.poll_us. */
+static bool poll_briefly(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (fs.poll_us == 0)
+        return false;
+    uint64_t until = now_us() + fs.poll_us;
+    do {
+        if (poll(&p, 1, 0) > 0)
+            return true;
+        sched_yield();
+    } while (now_us() < until);
+    return false;
+}
+
 static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
 {
     (void)userdata;
@@ -120,6 +154,7 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
         else
             pthread_setspecific(reader_key, &reader_mu);
     }
+    (void)poll_briefly(fd);
     ssize_t n = read(fd, buf, len);
     if (n > 0) {
         note_request(buf, (size_t)n);

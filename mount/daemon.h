@@ -76,6 +76,7 @@ struct rvmfs {
     unsigned truncate_pct;
     unsigned flush_interval_ms;
     unsigned txn_timeout_s;
+    unsigned poll_us;    /* a reader polls this long before it blocks */
     int singlethread;
     int store_fd, tree_fd, seg_fd;
     ino_t root_bino;

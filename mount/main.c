@@ -64,6 +64,7 @@ struct cfg {
     unsigned truncate;
     unsigned flush_interval;
     unsigned txn_timeout;
+    unsigned poll_us;
     int set_truncate, set_flush;
 };
 
@@ -76,6 +77,7 @@ static const struct fuse_opt cfg_spec[] = {
     OPT("flush_interval=%u", flush_interval),
     {"flush_interval=", offsetof(struct cfg, set_flush), 1},
     OPT("txn_timeout=%u", txn_timeout),
+    OPT("poll_us=%u", poll_us),
     FUSE_OPT_END,
 };
 
@@ -101,6 +103,8 @@ static void usage(const char *prog)
            "    -o flush_interval=MS   flush no_flush commits every MS ms;\n"
            "                           0: only on fsync/flush (1000)\n"
            "    -o txn_timeout=S       abort transactions idle S seconds (0: never)\n"
+           "    -o poll_us=US          poll for the next request US microseconds\n"
+           "                           before sleeping (0: never, the default)\n"
            "    -o max_threads=N       worker threads (64 unless given)\n\n",
            prog);
 }
@@ -286,6 +290,13 @@ int main(int argc, char *argv[])
     }
     fs.flush_interval_ms = cfg.set_flush ? cfg.flush_interval : 1000;
     fs.txn_timeout_s = cfg.txn_timeout;
+    fs.poll_us = cfg.poll_us; /* off unless asked: it pays only on idle CPUs */
+    if (fs.poll_us > 1000000) {
+        fprintf(stderr, "rvmfs: poll_us=%u: give at most 1000000 (1 s)\n",
+                fs.poll_us);
+        ret = 2;
+        goto out_args;
+    }
     fs.singlethread = opts.singlethread;
     pthread_mutex_init(&fs.table_mu, NULL);
 

@@ -46,8 +46,13 @@ expect_rc "no arguments is a usage error" 2 "$RVMFS"
 expect_rc "one argument is a usage error" 2 "$RVMFS" "$DIR/store"
 expect_rc "bad logsize is a usage error" 2 "$RVMFS" "$DIR/store" "$DIR/mnt" -o logsize=lots
 expect_rc "truncate over 100 is a usage error" 2 "$RVMFS" "$DIR/store" "$DIR/mnt" -o truncate=150
+expect_rc "poll_us over a second is a usage error" 2 "$RVMFS" "$DIR/store" "$DIR/mnt" -o poll_us=2000000
+grep -q "poll_us=2000000: give at most" "$DIR/out" &&
+    pass "poll_us error says what to give" || fail "poll_us error" "no message"
+[ -e "$DIR/store" ] && fail "a usage error creates no store" "$DIR/store exists" || pass "a usage error creates no store"
 expect_rc "--help" 0 "$RVMFS" --help
 grep -q "txn_timeout" "$DIR/out" && pass "--help lists rvmfs options" || fail "--help" "no txn_timeout"
+grep -q "poll_us" "$DIR/out" && pass "--help lists poll_us" || fail "--help" "no poll_us"
 expect_rc "--version" 0 "$RVMFS" --version
 
 mkdir "$DIR/junk"; touch "$DIR/junk/file"
@@ -70,7 +75,8 @@ pgrep -f "rvmfs $DIR/store" >/dev/null && fail "daemon gone after unmount" "stil
 
 # test_sigterm_stops_cleanly_and_keeps_data (SIGINT is ignored by
 # background jobs of a non-interactive shell, and rvmfs respects that)
-"$RVMFS" "$DIR/store" "$DIR/mnt" -f -o "log=$DIR/elsewhere.log" 2>"$DIR/daemon.log" &
+# (with poll_us, so that polling readers serve these requests)
+"$RVMFS" "$DIR/store" "$DIR/mnt" -f -o "log=$DIR/elsewhere.log,poll_us=50" 2>"$DIR/daemon.log" &
 PID=$!; PIDS+=("$PID")
 wait_mount "$DIR/mnt" || fail "remount" "not mounted"
 [ "$(cat "$DIR/mnt/file")" == "data" ] && pass "data kept across unmount" || fail "data" "$(cat "$DIR/mnt/file")"
