@@ -26,6 +26,13 @@ struct rvm_log {
     uint64_t head, head_seq, epoch;
     uint64_t durable_pos, durable_seq;
     uint64_t live_records;
+    /* [head, applied_end) is in the segments and synced, but the status
+     * write that would have moved head there failed (it may be on disk
+     * anyway).  The next truncation starts at applied_end: applying those
+     * records again could be cut by a crash half way, leaving older bytes
+     * that a status naming applied_end as head would never repair. */
+    bool applied_valid;
+    uint64_t applied_head, applied_epoch, applied_end, applied_seq, applied_n;
     struct log_img *qh, *qt;
     size_t q_bytes;
     uint64_t q_count;

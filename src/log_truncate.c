@@ -33,13 +33,21 @@ int log_truncate(struct rvm_log *L, bool automatic)
     struct log_status st = {.status_size = L->S, .data_size = L->D,
                             .head = L->head, .head_seq = L->head_seq, .epoch = L->epoch};
     uint64_t end = L->durable_pos, end_seq = L->durable_seq;
+    struct log_status from = st;
+    uint64_t n_before = 0;
+    if (L->applied_valid && L->applied_head == L->head && L->applied_epoch == L->epoch &&
+        L->applied_end <= end) {
+        from.head = L->applied_end;
+        from.head_seq = L->applied_seq;
+        n_before = L->applied_n;
+    }
     pthread_mutex_unlock(&L->mu);
 
     int rc = 0;
     uint64_t n_applied = 0, n_skipped = 0;
-    if (end != st.head) {
+    if (end != from.head) {
         struct log_scan scan;
-        log_scan_init(&scan, L->io, L->f, &st, end, OPT(recovery_buf_len));
+        log_scan_init(&scan, L->io, L->f, &from, end, OPT(recovery_buf_len));
         rc = log_apply_walk(&scan, &n_applied, &n_skipped);
         if (rc == 0 && scan.pos < end) {
             rvm_set_errmsg("truncation found a bad record: %s", scan.why);
@@ -87,7 +95,17 @@ int log_truncate(struct rvm_log *L, bool automatic)
         if (rc == 0)
             seg_gc_locked();
         pthread_mutex_unlock(&rvm.seg_mu);
+        n_applied += n_before;
+        if (rc < 0) {
+            L->applied_valid = true;
+            L->applied_head = L->head;
+            L->applied_epoch = st.epoch;
+            L->applied_end = end;
+            L->applied_seq = end_seq;
+            L->applied_n = n_applied;
+        }
         if (rc == 0) {
+            L->applied_valid = false;
             /* Under status_mu, so that no later status write can carry
              * the old head: the log may reuse [old head, end) from now. */
             STATS_ADD(bytes_truncated, end - L->head);

@@ -172,6 +172,69 @@ static int bug3_failed_status_write_drops_segment(void)
     return c == 'B';
 }
 
+/* One flush commit of a whole page of m, filled with c. */
+static void page(char *m, int c)
+{
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    rvm_begin_transaction(&t, restore);
+    rvm_set_range(&t, m, 4096);
+    memset(m, c, 4096);
+    rvm_end_transaction(&t, flush);
+}
+
+/*
+ * Bug 7: a truncation whose status sync failed is tried again.  Its
+ * records span a lap of the log, so they are applied in two reads (an
+ * old 'X' of page 0 in the first, the newer 'Y' in the second); the retry
+ * applies 'X' again and the power fails at its write of 'Y' (torn).  The
+ * status of the first try reached the disk anyway, so recovery has
+ * nothing to replay.
+ */
+static int bug7_retried_truncation_cut_by_crash(void)
+{
+    fresh();
+    if (fork() == 0) {
+        struct pf_config c = {.seed = 1, .keep = PF_KEEP_ALL, .tear_pct = 100,
+                              /* I/O 52: the first truncation's status sync;
+                               * 54: the retry's write of the second read */
+                              .fail_at = 52, .fail_err = EIO, .fail_times = 1,
+                              .crash_at = 54, .log_path = logp,
+                              .status_area = 2ull * LOG_STATUS_SIZE_DEFAULT};
+        pf_install(&c);
+        rvm_options_t *o = rvm_malloc_options();
+        o->log_dev = strdup(logp);
+        o->truncate = 0;
+        if (RVM_INIT(o) != RVM_SUCCESS)
+            exit(2);
+        rvm_free_options(o);
+        char *m = map(0);
+        for (int i = 0; i < 12; i++)
+            page(m + 4096, 'a' + i);
+        printf("  rvm_truncate: %s\n", rvm_return(rvm_truncate()));
+        page(m, 'X');
+        for (int i = 0; i < 4; i++)
+            page(m + 4096, 'n' + i);
+        page(m, 'Y');
+        printf("  rvm_truncate (status sync fails): %s\n", rvm_return(rvm_truncate()));
+        printf("  rvm_truncate again: %s\n", rvm_return(rvm_truncate()));
+        pf_crash_now();
+    }
+    if (child_status() != PF_CRASH_EXIT)
+        return 0;
+    recovered_byte(0);
+    FILE *f = fopen(segp[0], "rb");
+    unsigned char b[4096] = {0};
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    size_t y = 0;
+    for (size_t i = 0; i < n; i++)
+        y += b[i] == 'Y';
+    printf("  page 0: %zu of 4096 bytes 'Y' (expected all)\n", y);
+    return y == 4096;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -188,6 +251,7 @@ int main(void)
         {"bug1_abort_two_regions", bug1_abort_two_regions},
         {"bug2_aborted_commit_replayed", bug2_aborted_commit_replayed},
         {"bug3_failed_status_write_drops_segment", bug3_failed_status_write_drops_segment},
+        {"bug7_retried_truncation_cut_by_crash", bug7_retried_truncation_cut_by_crash},
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
