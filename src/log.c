@@ -383,10 +383,20 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
 
 /*
  * Written-but-unforced no_flush images are forced by the next write-out
- * once they pass this many times flush_buf_len: it bounds the memory
- * they hold and the work a failed force sends back to the queue.
+ * once they pass this many times flush_buf_len, or W_MAX_MIN bytes if
+ * that is more: it bounds the memory they hold and the work a failed
+ * force sends back to the queue.  The floor is for big transactions
+ * (a 1 MiB write through rvmfs is one): 8 x 256 KiB forced the log every
+ * second one, 600 fdatasyncs per GiB written.
  */
 #define W_MAX_FACTOR 8
+#define W_MAX_MIN ((size_t)32 << 20)
+
+static size_t w_max(void)
+{
+    size_t m = W_MAX_FACTOR * (size_t)OPT(flush_buf_len);
+    return m > W_MAX_MIN ? m : W_MAX_MIN;
+}
 
 /*
  * Group commit: a new leader whose last flush group had several commits
@@ -462,7 +472,7 @@ static void lead(struct rvm_log *L, bool must_force, bool group)
     struct log_img *w = L->wh;
     uint64_t w_end = L->w_end;
     bool do_force = must_force || waiters ||
-                    L->w_bytes + bytes >= W_MAX_FACTOR * (size_t)OPT(flush_buf_len);
+                    L->w_bytes + bytes >= w_max();
     pthread_mutex_unlock(&L->mu);
 
     struct log_img *upto = NULL;
