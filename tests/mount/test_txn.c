@@ -118,6 +118,40 @@ static void test_abort_restores_bytes_and_size_after_extending_write(void **stat
     close(fd);
 }
 
+/* Big writes past the size log their blocks without a byte-wise diff:
+ * blocks of zeros, part-zero blocks and a start inside the old bytes. */
+static void test_big_extending_write_commits_and_aborts_exactly(void **state)
+{
+    (void)state;
+    int fd = open_new("bigext", 5000, 'a');
+    size_t len = 64 * 1024 + 123;
+    char *b = malloc(len), *r = malloc(5000 + len + 1);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (char)((i / 4096) % 3 == 1 ? 0 : (i % 7 == 0 ? 0 : 'a' + i % 26));
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    assert_int_equal(pwrite(fd, b, len, 3000), (ssize_t)len);
+    assert_int_equal(rvmfs_abort(fd), 0);
+    assert_int_equal(fsize(fd), 5000);
+    assert_file_filled(fd, 5000, 'a');
+    /* What the abort left past the size reads back as zeros. */
+    assert_int_equal(ftruncate(fd, (off_t)(3000 + len)), 0);
+    assert_int_equal(pread(fd, r, len, 5000), (ssize_t)(len - 2000));
+    for (size_t i = 0; i < len - 2000; i++)
+        if (r[i] != 0)
+            fail_msg("byte %zu past the old size is 0x%02x", 5000 + i, (unsigned char)r[i]);
+    assert_int_equal(ftruncate(fd, 5000), 0);
+    assert_int_equal(rvmfs_begin(fd, 0, NULL), 0);
+    assert_int_equal(pwrite(fd, b, len, 3000), (ssize_t)len);
+    assert_int_equal(rvmfs_commit(fd, 0), 0);
+    assert_int_equal(fsize(fd), (off_t)(3000 + len));
+    assert_int_equal(pread(fd, r, 3000 + len + 1, 0), (ssize_t)(3000 + len));
+    assert_filled(r, 3000, 'a');
+    assert_memory_equal(r + 3000, b, len);
+    free(b);
+    free(r);
+    close(fd);
+}
+
 static void test_abort_undoes_ftruncate(void **state)
 {
     (void)state;
@@ -503,6 +537,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_makes_written_bytes_visible),
         cmocka_unit_test(test_abort_restores_bytes_and_size_after_extending_write),
+        cmocka_unit_test(test_big_extending_write_commits_and_aborts_exactly),
         cmocka_unit_test(test_abort_undoes_ftruncate),
         cmocka_unit_test(test_abort_shows_old_bytes_in_existing_shared_mapping),
         cmocka_unit_test(test_abort_discards_changes_made_through_mapping),
