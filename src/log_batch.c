@@ -29,14 +29,18 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
     struct log_img **v = malloc(n * sizeof *v);
     if (!v)
         return NULL;
-    size_t k = 0, nsegs = 0, ntrans = 0;
+    size_t k = 0, nsegs = 0, ntrans = 0, nranges = 0;
     for (struct log_img *i = batch; i; i = i->next) {
         v[k++] = i;
         nsegs += i->nsegs;
         ntrans += i->ntrans;
+        struct log_rec_hdr h;
+        memcpy(&h, i->buf, sizeof h);
+        nranges += h.nranges;
     }
     struct merge m;
     merge_init(&m);
+    merge_reserve(&m, nranges); /* no regrowth copies; merge_add grows if this failed */
     int rc = 0;
     for (size_t x = n; x-- > 0 && rc == 0;) {
         struct log_rec_hdr h;

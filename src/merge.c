@@ -7,6 +7,7 @@
 #include "merge.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,21 +23,26 @@ void merge_free(struct merge *m)
     merge_init(m);
 }
 
-int merge_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
-              const unsigned char *data)
+int merge_reserve(struct merge *m, size_t n)
 {
-    if (!len)
+    if (n <= m->incap)
         return 0;
-    if (m->nin == m->incap) {
-        size_t nc = m->incap ? m->incap * 2 : 64;
-        struct merge_piece *nv = realloc(m->in, nc * sizeof *nv);
-        if (!nv)
-            return -ENOMEM;
-        m->in = nv;
-        m->incap = nc;
-    }
-    /* Added newest first: the index is the age. */
-    m->in[m->nin++] = (struct merge_piece){seg, off, len, data};
+    struct merge_piece *nv = realloc(m->in, n * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    m->in = nv;
+    m->incap = n;
+    return 0;
+}
+
+int merge_grow(struct merge *m)
+{
+    size_t nc = m->incap ? m->incap * 2 : 64;
+    struct merge_piece *nv = realloc(m->in, nc * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    m->in = nv;
+    m->incap = nc;
     return 0;
 }
 
@@ -134,64 +140,66 @@ static void heap_pop(struct heap *h)
         h->v[i] = x;
 }
 
+/* What the sort orders: (seg, off) packed into one key, and the age. */
+struct skey {
+    uint64_t key;
+    uint64_t age;
+};
+
 /*
- * LSD radix sort on (seg, off) packed into one key, in as few passes of
- * at most 11 bits as the largest key needs: batches of small updates to a
- * few segments sort in two or three linear passes.  Stable, so ranges
- * with a common start stay newest first (they were added in age order).
- * -1 when the key does not fit in 64 bits or memory is short (the caller
- * then quicksorts).
+ * LSD radix sort of n keys of `bits` bits, in as few passes of at most 11
+ * bits as that needs: batches of small updates to a few segments sort in
+ * two or three linear passes.  One read counts the digits of every pass;
+ * a pass whose digit is the same for all keys is skipped.  Stable, so
+ * ranges with a common start stay newest first (they were added in age
+ * order).  Returns the sorted array: a or tmp.  NULL when memory is short.
  */
-static int radix_sort(struct aged *a, size_t n)
+static struct skey *radix_sort(struct skey *a, struct skey *tmp, size_t n, unsigned bits)
 {
-    if (n < 64)
-        return -1;
-    uint64_t max_off = 0, max_seg = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (a[i].off > max_off)
-            max_off = a[i].off;
-        if (a[i].seg > max_seg)
-            max_seg = a[i].seg;
-    }
-    unsigned obits = max_off ? 64 - (unsigned)__builtin_clzll(max_off) : 1;
-    unsigned sbits = max_seg ? 64 - (unsigned)__builtin_clzll(max_seg) : 1;
-    unsigned bits = obits + sbits;
-    if (bits > 64)
-        return -1;
     unsigned passes = (bits + 10) / 11;
     unsigned digit = (bits + passes - 1) / passes;
     size_t nb = (size_t)1 << digit, mask = nb - 1;
-    struct aged *tmp = malloc(n * sizeof *tmp);
-    size_t *cnt = malloc(nb * sizeof *cnt);
-    if (!tmp || !cnt) {
-        free(tmp);
-        free(cnt);
-        return -1;
-    }
-#define KEY(x) (((x).seg << obits) | (x).off)
-    struct aged *src = a, *dst = tmp;
-    for (unsigned p = 0, shift = 0; p < passes; p++, shift += digit) {
-        memset(cnt, 0, nb * sizeof *cnt);
-        for (size_t i = 0; i < n; i++)
-            cnt[(KEY(src[i]) >> shift) & mask]++;
-        size_t sum = 0;
-        for (size_t d = 0; d < nb; d++) {
-            size_t c = cnt[d];
-            cnt[d] = sum;
-            sum += c;
+    size_t *cnt = calloc(passes * nb, sizeof *cnt);
+    if (!cnt)
+        return NULL;
+    if (passes == 3) {
+        /* The common width (a segment of up to 2^26 bytes or so): the
+         * inner loop unrolled. */
+        size_t *c1 = cnt + nb, *c2 = cnt + 2 * nb;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = a[i].key;
+            cnt[k & mask]++;
+            c1[(k >> digit) & mask]++;
+            c2[(k >> (2 * digit)) & mask]++;
         }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = a[i].key;
+            for (unsigned p = 0; p < passes; p++)
+                cnt[p * nb + ((k >> (p * digit)) & mask)]++;
+        }
+    }
+    struct skey *src = a, *dst = tmp;
+    for (unsigned p = 0; p < passes; p++) {
+        size_t *c = cnt + p * nb, sum = 0;
+        bool one = false;
+        for (size_t d = 0; d < nb; d++) {
+            size_t x = c[d];
+            one |= x == n;
+            c[d] = sum;
+            sum += x;
+        }
+        if (one)
+            continue;
+        unsigned shift = p * digit;
         for (size_t i = 0; i < n; i++)
-            dst[cnt[(KEY(src[i]) >> shift) & mask]++] = src[i];
-        struct aged *t = src;
+            dst[c[(src[i].key >> shift) & mask]++] = src[i];
+        struct skey *t = src;
         src = dst;
         dst = t;
     }
-#undef KEY
-    if (src != a)
-        memcpy(a, src, n * sizeof *a);
-    free(tmp);
     free(cnt);
-    return 0;
+    return src;
 }
 
 static int piece_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
@@ -217,18 +225,91 @@ static int piece_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
     return 0;
 }
 
+/*
+ * The ranges that can own a byte, newest first, as ages in out[].age.  A
+ * range is dead when a newer one with the same start is at least as
+ * long: in a batch, a teller or branch record rewritten by hundreds of
+ * transactions.  Dropping those before the sort (a hash of the starts,
+ * holding the longest newer length) halves what a TPC-A write-out sorts;
+ * the sweep drops any the table misses (it stays correct without it).
+ */
+static size_t live_ranges(const struct merge *m, struct skey *out)
+{
+    size_t n = m->nin, nk = 0;
+    size_t cap = 64;
+    while (cap < 2 * n)
+        cap *= 2;
+    /* Slots hold 1 + the age of the newest range of a start (0: empty),
+     * and the longest length of that start so far; only the first array
+     * needs clearing. */
+    uint32_t *slot = n < UINT32_MAX ? malloc(cap * (sizeof *slot + sizeof(uint64_t))) : NULL;
+    if (!slot) {
+        for (size_t i = 0; i < n; i++)
+            out[i].age = i;
+        return n;
+    }
+    uint64_t *maxlen = (uint64_t *)(slot + cap);
+    memset(slot, 0, cap * sizeof *slot);
+    const struct merge_piece *in = m->in;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seg = in[i].seg, off = in[i].off;
+        uint64_t hv = (off ^ (seg << 40)) * 0x9E3779B97F4A7C15ULL;
+        size_t k = (size_t)(hv >> 32) & (cap - 1);
+        while (slot[k] && (in[slot[k] - 1].seg != seg || in[slot[k] - 1].off != off))
+            k = (k + 1) & (cap - 1);
+        if (!slot[k]) {
+            slot[k] = (uint32_t)i + 1;
+            maxlen[k] = 0;
+        } else if (maxlen[k] >= in[i].len) {
+            continue;
+        }
+        maxlen[k] = in[i].len;
+        out[nk++].age = i;
+    }
+    free(slot);
+    return nk;
+}
+
 int merge_sort(struct merge *m)
 {
     size_t n = m->nin;
-    struct aged *a = malloc((n + 1) * sizeof *a);
+    const struct merge_piece *in = m->in;
     struct heap h = {NULL, 0};
     int rc = 0;
-    if (!a)
+    struct skey *buf = malloc(2 * (n + 1) * sizeof *buf), *a = NULL;
+    if (!buf)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        a[i] = (struct aged){m->in[i].seg, m->in[i].off, m->in[i].off + m->in[i].len, i};
-    if (radix_sort(a, n) < 0)
-        aged_sort(a, n);
+    unsigned obits = m->max_off ? 64 - (unsigned)__builtin_clzll(m->max_off) : 1;
+    unsigned sbits = m->max_seg ? 64 - (unsigned)__builtin_clzll(m->max_seg) : 1;
+    size_t nk = live_ranges(m, buf);
+    if (nk >= 64 && obits + sbits <= 64) {
+        for (size_t i = 0; i < nk; i++) {
+            const struct merge_piece *x = &in[buf[i].age];
+            buf[i].key = (x->seg << obits) | x->off;
+        }
+        a = radix_sort(buf, buf + nk, nk, obits + sbits);
+    }
+    if (!a) {
+        /* Small, or keys too wide for one word (or short of memory). */
+        struct aged *g = malloc((n + 1) * sizeof *g);
+        if (!g) {
+            free(buf);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < nk; i++) {
+            const struct merge_piece *x = &in[buf[i].age];
+            g[i] = (struct aged){x->seg, x->off, x->off + x->len, buf[i].age};
+        }
+        aged_sort(g, nk);
+        for (size_t i = 0; i < nk; i++)
+            buf[i].age = g[i].age;
+        free(g);
+        a = buf;
+    }
+    n = nk;
+#define SEG(i) in[a[i].age].seg
+#define OFF(i) in[a[i].age].off
+#define END(i) (in[a[i].age].off + in[a[i].age].len)
     /*
      * Invariant at the top of the loop: every range before a[i] ends at or
      * before a[i].off.  Then a[i] is the newest range starting there, and
@@ -239,12 +320,12 @@ int merge_sort(struct merge *m)
      */
     size_t i = 0;
     while (i < n && rc == 0) {
-        uint64_t seg = a[i].seg, off = a[i].off, end = a[i].end;
+        uint64_t seg = SEG(i), off = OFF(i), end = END(i);
         size_t j = i + 1;
-        while (j < n && a[j].seg == seg && a[j].off == off && a[j].end <= end)
+        while (j < n && SEG(j) == seg && OFF(j) == off && END(j) <= end)
             j++;
-        if (j == n || a[j].seg != seg || a[j].off >= end) {
-            rc = piece_add(m, seg, off, end - off, m->in[a[i].age].data);
+        if (j == n || SEG(j) != seg || OFF(j) >= end) {
+            rc = piece_add(m, seg, off, end - off, in[a[i].age].data);
             i = j;
             continue;
         }
@@ -260,12 +341,12 @@ int merge_sort(struct merge *m)
         uint64_t pos = off;
         h.n = 0;
         for (;;) {
-            while (i < n && a[i].seg == seg && a[i].off <= pos)
+            while (i < n && SEG(i) == seg && OFF(i) <= pos)
                 heap_push(&h, a[i++].age);
             const struct merge_piece *top = &m->in[h.v[0]];
             uint64_t next = top->off + top->len;
-            if (i < n && a[i].seg == seg && a[i].off < next)
-                next = a[i].off;
+            if (i < n && SEG(i) == seg && OFF(i) < next)
+                next = OFF(i);
             if ((rc = piece_add(m, seg, pos, next - pos, top->data + (pos - top->off))) < 0)
                 break;
             pos = next;
@@ -275,7 +356,10 @@ int merge_sort(struct merge *m)
                 break; /* everything before a[i] ends by pos <= a[i].off */
         }
     }
-    free(a);
+#undef SEG
+#undef OFF
+#undef END
+    free(buf);
     free(h.v);
     return rc;
 }

@@ -9,6 +9,7 @@
 #ifndef RVM_MERGE_H
 #define RVM_MERGE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,15 +23,33 @@ struct merge_piece {
 struct merge {
     struct merge_piece *in;      /* ranges as added, newest first */
     size_t nin, incap;
+    uint64_t max_seg, max_off;   /* of the ranges added: the sort key's width */
     struct merge_piece *p;       /* the result, after merge_sort */
     size_t np, pcap;
     uint64_t bytes;              /* bytes in the pieces */
 };
 
 void merge_init(struct merge *m);
-/* Add a range; newer ranges must come first.  0 or -ENOMEM. */
-int merge_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
-              const unsigned char *data);
+int merge_grow(struct merge *m);
+/* Room for n ranges in all (a hint: merge_add grows as needed). */
+int merge_reserve(struct merge *m, size_t n);
+/* Add a range; newer ranges must come first.  0 or -ENOMEM.  Inline: a
+ * write-out adds a few ranges per transaction of the batch. */
+static inline int merge_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
+                            const unsigned char *data)
+{
+    if (!len)
+        return 0;
+    if (m->nin == m->incap && merge_grow(m) < 0)
+        return -ENOMEM;
+    if (seg > m->max_seg)
+        m->max_seg = seg;
+    if (off > m->max_off)
+        m->max_off = off;
+    /* Added newest first: the index is the age. */
+    m->in[m->nin++] = (struct merge_piece){seg, off, len, data};
+    return 0;
+}
 /* Resolve: pieces sorted by (seg, off), each byte once, newest value.
  * 0 or -ENOMEM. */
 int merge_sort(struct merge *m);

@@ -34,12 +34,6 @@ const char *rvm_errmsg(void)
     return errmsg;
 }
 
-rvm_return_t rvm_check_init(void)
-{
-    int st = __atomic_load_n(&rvm.state, __ATOMIC_ACQUIRE);
-    return st == 1 ? RVM_SUCCESS : st == 2 ? RVM_ETERMINATED : RVM_EINIT;
-}
-
 static rvm_return_t options_check(const rvm_options_t *o)
 {
     if (o->struct_id != rvm_options_id)

@@ -93,7 +93,12 @@ extern struct rvm_global rvm;
 
 /* errmsg.c-like helpers live in rvm_api.c */
 void rvm_set_errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-rvm_return_t rvm_check_init(void);
+/* Inline: it guards every call of a transaction (several per commit). */
+static inline rvm_return_t rvm_check_init(void)
+{
+    int st = __atomic_load_n(&rvm.state, __ATOMIC_ACQUIRE);
+    return st == 1 ? RVM_SUCCESS : st == 2 ? RVM_ETERMINATED : RVM_EINIT;
+}
 
 /* seg.c */
 struct seg *seg_get(const char *canon_path, int *err);   /* pins: seg_unpin */
