@@ -37,13 +37,7 @@ int merge_reserve(struct merge *m, size_t n)
 
 int merge_grow(struct merge *m)
 {
-    size_t nc = m->incap ? m->incap * 2 : 64;
-    struct merge_piece *nv = realloc(m->in, nc * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
-    m->in = nv;
-    m->incap = nc;
-    return 0;
+    return merge_reserve(m, m->incap ? m->incap * 2 : 64);
 }
 
 struct aged {

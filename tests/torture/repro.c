@@ -43,19 +43,25 @@ static char *map(int i)
     return m;
 }
 
-/* Start RVM over the power-failure layer; the nth I/O fails with EIO. */
-static void start(unsigned fail_at)
+/* Start RVM (no automatic truncation) over the power-failure layer. */
+static void start_pf(const struct pf_config *c)
 {
-    struct pf_config c = {.seed = 1, .keep = PF_KEEP_ALL, .fail_at = fail_at,
-                          .fail_err = EIO, .fail_times = 1, .log_path = logp,
-                          .status_area = 2ull * LOG_STATUS_SIZE_DEFAULT};
-    pf_install(&c);
+    pf_install(c);
     rvm_options_t *o = rvm_malloc_options();
     o->log_dev = strdup(logp);
     o->truncate = 0;
     if (RVM_INIT(o) != RVM_SUCCESS)
         exit(2);
     rvm_free_options(o);
+}
+
+/* Start RVM over the power-failure layer; the nth I/O fails with EIO. */
+static void start(unsigned fail_at)
+{
+    struct pf_config c = {.seed = 1, .keep = PF_KEEP_ALL, .fail_at = fail_at,
+                          .fail_err = EIO, .fail_times = 1, .log_path = logp,
+                          .status_area = 2ull * LOG_STATUS_SIZE_DEFAULT};
+    start_pf(&c);
 }
 
 /* After the child's power loss: recover with plain I/O, return byte off of seg 0. */
@@ -201,13 +207,7 @@ static int bug7_retried_truncation_cut_by_crash(void)
                               .fail_at = 52, .fail_err = EIO, .fail_times = 1,
                               .crash_at = 54, .log_path = logp,
                               .status_area = 2ull * LOG_STATUS_SIZE_DEFAULT};
-        pf_install(&c);
-        rvm_options_t *o = rvm_malloc_options();
-        o->log_dev = strdup(logp);
-        o->truncate = 0;
-        if (RVM_INIT(o) != RVM_SUCCESS)
-            exit(2);
-        rvm_free_options(o);
+        start_pf(&c);
         char *m = map(0);
         for (int i = 0; i < 12; i++)
             page(m + 4096, 'a' + i);
