@@ -611,6 +611,10 @@ static void lead(struct rvm_log *L, bool must_force, bool group)
     pthread_cond_broadcast(&L->cond);
 }
 
+/* How many write-outs' worth of no_flush commits may wait for the writer
+ * thread before committers write themselves. */
+#define Q_AHEAD 4
+
 int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
 {
     pthread_mutex_lock(&L->mu);
@@ -628,8 +632,20 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
         img->segs[k]->queued++;
     int rc = 0;
     if (!flush_it) {
-        if (L->q_bytes >= OPT(flush_buf_len) && !L->leader)
-            lead(L, false, false); /* a failure leaves the commit queued for a later flush */
+        size_t lim = (size_t)OPT(flush_buf_len);
+        if (L->q_bytes >= lim && L->wthr_running && L->q_bytes < Q_AHEAD * lim) {
+            if (!L->wr_wanted) {
+                L->wr_wanted = true;
+                pthread_cond_signal(&L->wcond);
+            }
+        } else if (L->q_bytes >= lim) {
+            /* No writer, or committers outrun it: the committer writes,
+             * which bounds the memory the queue holds. */
+            while (L->leader && L->wthr_running)
+                pthread_cond_wait(&L->cond, &L->mu);
+            if (!L->leader && L->q_bytes >= lim)
+                lead(L, false, false); /* a failure leaves the commit queued for a later flush */
+        }
     } else {
         /* Wake a gathering leader only when its group is complete: a
          * wake-up per arrival costs a context switch each. */
@@ -650,6 +666,42 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     }
     pthread_mutex_unlock(&L->mu);
     return rc;
+}
+
+/*
+ * The writer thread: a no_flush write-out (coalescing, placing, writing,
+ * starting the write-back) runs here rather than on the committing
+ * thread, which goes on with its next transactions meanwhile.  With a
+ * flush every thousand transactions that was a third of a committing
+ * thread's time, half of it waiting in the kernel.  A write-out that
+ * fails leaves its commits queued and the log poisoned: the next commit
+ * past the threshold asks again, and a flush heals the log first.
+ */
+void *log_writer(void *arg)
+{
+    struct rvm_log *L = arg;
+    pthread_mutex_lock(&L->mu);
+    while (!L->stop) {
+        if (!L->wr_wanted) {
+            pthread_cond_wait(&L->wcond, &L->mu);
+            continue;
+        }
+        if (L->leader) {
+            pthread_cond_wait(&L->cond, &L->mu);
+            continue;
+        }
+        L->wr_wanted = false;
+        if (L->q_bytes < OPT(flush_buf_len))
+            continue;
+        uint64_t g = L->fail_gen;
+        lead(L, false, false);
+        /* Commits that arrived while it wrote may have filled the queue
+         * again; after a failure wait for a commit to ask. */
+        if (L->fail_gen == g && L->q_bytes >= OPT(flush_buf_len))
+            L->wr_wanted = true;
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
 }
 
 int log_flush(struct rvm_log *L)

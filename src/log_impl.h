@@ -62,12 +62,18 @@ struct rvm_log {
     pthread_t thr;
     bool thr_running, stop, trunc_wanted;
     pthread_cond_t tcond;
+
+    /* The writer thread leads no_flush write-outs (log.c). */
+    pthread_t wthr;
+    bool wthr_running, wr_wanted;
+    pthread_cond_t wcond;
 };
 
 
 int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
                  uint64_t epoch, struct seg **drop, size_t ndrop);
 void *trunc_thread(void *arg);
+void *log_writer(void *arg);
 struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch);
 
 #endif

@@ -227,6 +227,7 @@ int log_open(const char *path, struct rvm_log **out)
     pthread_mutex_init(&L->status_mu, NULL);
     pthread_cond_init(&L->cond, NULL);
     pthread_cond_init(&L->tcond, NULL);
+    pthread_cond_init(&L->wcond, NULL);
     int rc = L->io->open(path, O_RDWR, 0, &L->f);
     if (rc < 0) {
         rvm_set_errmsg("cannot open log %s: %s", path, strerror(-rc));
@@ -310,6 +311,9 @@ int log_open(const char *path, struct rvm_log **out)
     *out = L;
     if (pthread_create(&L->thr, NULL, trunc_thread, L) == 0)
         L->thr_running = true;
+    /* Without it the committing thread writes its no_flush queue itself. */
+    if (pthread_create(&L->wthr, NULL, log_writer, L) == 0)
+        L->wthr_running = true;
     return 0;
 fail:
     L->io->close(L->f);
@@ -319,13 +323,16 @@ fail:
 
 int log_close(struct rvm_log *L)
 {
-    if (L->thr_running) {
-        pthread_mutex_lock(&L->mu);
-        L->stop = true;
-        pthread_cond_signal(&L->tcond);
-        pthread_mutex_unlock(&L->mu);
+    pthread_mutex_lock(&L->mu);
+    L->stop = true;
+    pthread_cond_signal(&L->tcond);
+    pthread_cond_signal(&L->wcond);
+    pthread_cond_broadcast(&L->cond);
+    pthread_mutex_unlock(&L->mu);
+    if (L->thr_running)
         pthread_join(L->thr, NULL);
-    }
+    if (L->wthr_running)
+        pthread_join(L->wthr, NULL);
     while (L->qh) {
         struct log_img *i = L->qh;
         L->qh = i->next;
@@ -337,6 +344,7 @@ int log_close(struct rvm_log *L)
     pthread_mutex_destroy(&L->status_mu);
     pthread_cond_destroy(&L->cond);
     pthread_cond_destroy(&L->tcond);
+    pthread_cond_destroy(&L->wcond);
     free(L);
     return rc;
 }
