@@ -24,22 +24,59 @@ int log_scan_init(struct log_scan *s, const rvm_io_methods *io, rvm_io_file *f,
     s->seq = st->head_seq;
     s->end = end;
     s->buf_want = buf_want < 65536 ? 65536 : buf_want;
+    ahead_init(&s->rd, io, f);
     return 0;
 }
 
 void log_scan_done(struct log_scan *s)
 {
-    free(s->buf);
-    s->buf = NULL;
+    ahead_done(&s->rd);
+}
+
+void log_scan_direct(struct log_scan *s, const char *path)
+{
+    ahead_direct(&s->rd, path);
 }
 
 #define PREFETCH_MIN (1u << 20)
 
+static const struct ahead_buf *view(const struct log_scan *s)
+{
+    return &s->rd.b[s->rd.cur];
+}
+
+static bool in_view(const struct log_scan *s, uint64_t phys, uint64_t len)
+{
+    const struct ahead_buf *b = view(s);
+    return b->len && phys >= b->off && phys + len <= b->off + b->len;
+}
+
+/*
+ * A walk in big reads keeps one read in flight: the piece after the one
+ * just taken (at the start of the area after its end), unless the walk
+ * ends in this one.  The read runs while the walk checks and applies the
+ * records it has, so the disk never waits for the CPU.  [phys, phys + n)
+ * is the new buffer, phys the position of the record at s->pos.
+ */
+static void prefetch(struct log_scan *s, uint64_t phys, size_t n)
+{
+    uint64_t area_start = 2 * s->status_size, area_end = area_start + s->data_size;
+    uint64_t next = phys + n;
+    if (s->buf_want < PREFETCH_MIN || (s->end != UINT64_MAX && s->pos + n >= s->end))
+        return;
+    if (area_end - next < LOG_REC_MIN)
+        next = area_start;
+    size_t want = s->buf_want;
+    if (want > area_end - next)
+        want = (size_t)(area_end - next);
+    ahead_start(&s->rd, next, want);
+}
+
 /* Make [phys, phys+len) available in the buffer; returns a pointer or NULL. */
 static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t len, int *err)
 {
-    if (s->buf && phys >= s->buf_off && phys + len <= s->buf_off + s->buf_len)
-        return s->buf + (phys - s->buf_off);
+    if (in_view(s, phys, len))
+        return view(s)->data + (phys - view(s)->off);
     size_t want = len > s->buf_want ? len : s->buf_want;
     uint64_t area_end = 2 * s->status_size + s->data_size;
     if (phys >= area_end) {
@@ -52,33 +89,17 @@ static const unsigned char *scan_read(struct log_scan *s, uint64_t phys, size_t 
         *err = -EINVAL;
         return NULL;
     }
-    if (want > s->buf_cap) {
-        unsigned char *nb = realloc(s->buf, want);
-        if (!nb) {
-            *err = -ENOMEM;
-            return NULL;
-        }
-        s->buf = nb;
-        s->buf_cap = want;
-    }
-    ssize_t n = s->io->pread(s->f, s->buf, want, phys);
+    ssize_t n = ahead_get(&s->rd, phys, want);
     if (n < 0) {
         *err = (int)n;
-        s->buf_len = 0;
         return NULL;
     }
-    s->buf_off = phys;
-    s->buf_len = (size_t)n;
-    /* A walk in big reads asks for the next one now, so that the disk
-     * reads it while this one is applied to the segments. */
-    int fd = s->buf_want >= PREFETCH_MIN && s->io->fd ? s->io->fd(s->f) : -1;
-    if (fd >= 0 && phys + (uint64_t)n < area_end)
-        posix_fadvise(fd, (off_t)(phys + (uint64_t)n), (off_t)want, POSIX_FADV_WILLNEED);
+    prefetch(s, phys, (size_t)n);
     if ((size_t)n < len) {
         *err = -ENODATA;
         return NULL;
     }
-    return s->buf;
+    return view(s)->data;
 }
 
 bool log_scan_buffered(const struct log_scan *s)
@@ -89,16 +110,14 @@ bool log_scan_buffered(const struct log_scan *s)
     uint64_t left = s->data_size - in_lap;
     uint64_t phys = 2 * s->status_size + in_lap;
     struct log_rec_hdr h;
-    if (!s->buf || left < LOG_REC_MIN || phys < s->buf_off ||
-        phys + sizeof h > s->buf_off + s->buf_len)
+    if (left < LOG_REC_MIN || !in_view(s, phys, sizeof h))
         return false;
-    memcpy(&h, s->buf + (phys - s->buf_off), sizeof h);
+    memcpy(&h, view(s)->data + (phys - view(s)->off), sizeof h);
     /* After a wrap record the walk goes on at the start of the area. */
     if (h.type == LOG_REC_WRAP)
         return false;
     /* A length the walk refuses ends it before the record is read. */
-    return h.len < LOG_REC_MIN || h.len > left ||
-           phys + h.len <= s->buf_off + s->buf_len;
+    return h.len < LOG_REC_MIN || h.len > left || in_view(s, phys, h.len);
 }
 
 #define END(...) do { snprintf(s->why, sizeof s->why, __VA_ARGS__); return 0; } while (0)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log_ahead.h"
 #include "log_format.h"
 #include "rvm_io.h"
 
@@ -22,9 +23,7 @@ struct log_scan {
     uint64_t seq;          /* sequence number expected there */
     uint64_t end;          /* stop here (UINT64_MAX: until a record fails) */
     size_t buf_want;       /* read size */
-    unsigned char *buf;
-    size_t buf_cap, buf_len;
-    uint64_t buf_off;      /* physical offset of buf[0] */
+    struct log_ahead rd;   /* the buffers: rd.b[rd.cur] holds the records */
     uint64_t n_records;    /* TRANS records returned */
     char why[200];         /* why the walk ended */
 };
@@ -40,6 +39,12 @@ void log_scan_done(struct log_scan *s);
  * and why), or -errno for an I/O error.
  */
 int log_scan_next(struct log_scan *s, const unsigned char **rec, size_t *len);
+
+/*
+ * Read the log through O_DIRECT (path is the log's) when the file system
+ * allows it: for a walk over a log not in the page cache (recovery).
+ */
+void log_scan_direct(struct log_scan *s, const char *path);
 
 /*
  * True when the next log_scan_next will not read the file, so records it

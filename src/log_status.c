@@ -277,6 +277,7 @@ int log_open(const char *path, struct rvm_log **out)
     uint64_t t0 = rvm_now_usec();
     struct log_scan scan;
     log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, OPT(recovery_buf_len));
+    log_scan_direct(&scan, path);
     uint64_t n_applied, n_skipped;
     rc = log_apply_walk(&scan, &n_applied, &n_skipped);
     log_scan_done(&scan);

@@ -5,6 +5,9 @@
  * only means the next recovery applies some records twice.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,11 +218,107 @@ static void progress_done(uint64_t walked)
         fn(walked, walked, arg);
 }
 
+/*
+ * Write-back while the walk goes on: after each window a thread asks the
+ * kernel to start writing the segments' dirty pages, so that the disk
+ * writes them while the walk reads and applies the next windows, and the
+ * sync at the end waits for the last window only.  Its own thread, as
+ * starting the write-back of scattered pages waits for the disk's queue.
+ */
+struct writeback {
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool running, wanted, stop;
+    int *fds;
+    size_t n, cap;
+};
+
+static void *writeback_main(void *arg)
+{
+    struct writeback *wb = arg;
+    int *fds = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&wb->mu);
+    for (;;) {
+        while (!wb->wanted && !wb->stop)
+            pthread_cond_wait(&wb->cv, &wb->mu);
+        if (wb->stop)
+            break;
+        wb->wanted = false;
+        size_t n = wb->n;
+        if (n > cap) {
+            int *nf = realloc(fds, n * sizeof *nf);
+            if (!nf)
+                continue;
+            fds = nf;
+            cap = n;
+        }
+        memcpy(fds, wb->fds, n * sizeof *fds);
+        pthread_mutex_unlock(&wb->mu);
+        for (size_t i = 0; i < n; i++)
+            sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+        pthread_mutex_lock(&wb->mu);
+    }
+    pthread_mutex_unlock(&wb->mu);
+    free(fds);
+    return NULL;
+}
+
+/* Ask for the write-back of the touched segments (those with a descriptor). */
+static void writeback_kick(struct writeback *wb, const struct touched *t)
+{
+    if (!wb->running) {
+        pthread_mutex_init(&wb->mu, NULL);
+        pthread_cond_init(&wb->cv, NULL);
+        if (pthread_create(&wb->thr, NULL, writeback_main, wb) != 0) {
+            pthread_mutex_destroy(&wb->mu);
+            pthread_cond_destroy(&wb->cv);
+            return;
+        }
+        wb->running = true;
+    }
+    pthread_mutex_lock(&wb->mu);
+    if (t->n > wb->cap) {
+        int *nf = realloc(wb->fds, t->n * sizeof *nf);
+        if (!nf) {
+            pthread_mutex_unlock(&wb->mu);
+            return;
+        }
+        wb->fds = nf;
+        wb->cap = t->n;
+    }
+    wb->n = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int fd = t->v[i]->io->fd ? t->v[i]->io->fd(t->v[i]->file) : -1;
+        if (fd >= 0)
+            wb->fds[wb->n++] = fd;
+    }
+    wb->wanted = true;
+    pthread_cond_signal(&wb->cv);
+    pthread_mutex_unlock(&wb->mu);
+}
+
+static void writeback_stop(struct writeback *wb)
+{
+    if (wb->running) {
+        pthread_mutex_lock(&wb->mu);
+        wb->stop = true;
+        pthread_cond_signal(&wb->cv);
+        pthread_mutex_unlock(&wb->mu);
+        pthread_join(wb->thr, NULL);
+        pthread_mutex_destroy(&wb->mu);
+        pthread_cond_destroy(&wb->cv);
+    }
+    free(wb->fds);
+}
+
 int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
 {
     uint64_t start = s->pos;
     struct touched t = {0};
     struct window w = {0};
+    struct writeback wb = {0};
     const unsigned char *rec;
     size_t len;
     int rc;
@@ -231,6 +330,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
         if (w.n && !log_scan_buffered(s)) {
             if ((rc = window_apply(&w, &t, n_skipped)) < 0)
                 break;
+            writeback_kick(&wb, &t);
             progress(s, start);
         }
         if ((rc = log_scan_next(s, &rec, &len)) != 1)
@@ -245,6 +345,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
         progress_done(s->pos - start);
     /* Durability point: after these syncs the applied records are in the
      * segments, and only then may the caller free their log space. */
+    writeback_stop(&wb);
     for (size_t i = 0; rc == 0 && i < t.n; i++)
         rc = t.v[i]->io->sync(t.v[i]->file);
     free(w.recs);

@@ -83,7 +83,7 @@ static void test_auto_logs_no_more_than_manual_ranges(void **state)
     rvm_stats_t s0 = t_stats();
     for (int i = 0; i < 200; i++) {
         assert_rvm_ok(rvm_begin_transaction(t, restore));
-        char *acct = r->vmaddr + (i * 7919 % 1000) * 100;
+        char *acct = r->vmaddr + (i * 7919 % 1000) * 104; /* 8-byte aligned */
         assert_rvm_ok(rvm_set_range(t, acct, 8));
         (*(long *)acct)++;
         char *hist = r->vmaddr + 40 * PS + (i % 100) * 50;
@@ -94,7 +94,7 @@ static void test_auto_logs_no_more_than_manual_ranges(void **state)
     rvm_stats_t s1 = t_stats();
     for (int i = 0; i < 200; i++) {
         assert_rvm_ok(rvm_begin_auto_transaction(t, restore));
-        char *acct = r->vmaddr + (i * 7919 % 1000) * 100;
+        char *acct = r->vmaddr + (i * 7919 % 1000) * 104; /* 8-byte aligned */
         (*(long *)acct)++;
         memset(r->vmaddr + 40 * PS + (i % 100) * 50, i + 2, 50);
         assert_rvm_ok(rvm_end_transaction(t, no_flush));
@@ -489,7 +489,7 @@ static void test_auto_threads_sharing_a_page_lose_no_update(void **state)
     pthread_t th[2];
     struct sharer w[2];
     for (int i = 0; i < 2; i++) {
-        w[i] = (struct sharer){(long *)(r->vmaddr + 100 + 64 * i), 0};
+        w[i] = (struct sharer){(long *)(r->vmaddr + 104 + 64 * i), 0};
         assert_int_equal(pthread_create(&th[i], NULL, share_worker, &w[i]), 0);
     }
     for (int i = 0; i < 2; i++) {
@@ -499,8 +499,8 @@ static void test_auto_threads_sharing_a_page_lose_no_update(void **state)
     assert_rvm_ok(rvm_flush());
     t_reinit(c, 50);
     r = t_map(c, "seg", 0, 2 * PS, 0);
-    assert_int_equal(*(long *)(r->vmaddr + 100), 2000);
-    assert_int_equal(*(long *)(r->vmaddr + 164), 2000);
+    assert_int_equal(*(long *)(r->vmaddr + 104), 2000);
+    assert_int_equal(*(long *)(r->vmaddr + 168), 2000);
 }
 
 int main(void)

@@ -1,0 +1,60 @@
+/*
+ * Reading a log in big pieces for a walk (log_scan.c): two buffers, one
+ * the walk's records point into and one a reader thread fills with the
+ * next piece meanwhile, so that recovery and truncation read the log
+ * while they apply what they read.  Reads may bypass the page cache
+ * (O_DIRECT): recovery reads a cold log once, and copying it through the
+ * cache costs a copy per byte and evicts what the segments need.
+ */
+#ifndef RVM_LOG_AHEAD_H
+#define RVM_LOG_AHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rvm_io.h"
+
+struct ahead_buf {
+    unsigned char *mem;        /* aligned allocation */
+    size_t cap;
+    const unsigned char *data; /* the bytes at off, in mem */
+    uint64_t off;
+    size_t len;
+};
+
+struct ahead_thread;
+
+struct log_ahead {
+    const rvm_io_methods *io;
+    rvm_io_file *f;            /* the log, as the caller opened it */
+    rvm_io_file *direct;       /* the same file opened O_DIRECT, or NULL */
+    struct ahead_buf b[2];
+    int cur;                   /* b[cur] is the one the walk reads */
+    bool pending;              /* b[!cur] is being (or was) filled */
+    struct ahead_thread *t;
+};
+
+void ahead_init(struct log_ahead *a, const rvm_io_methods *io, rvm_io_file *f);
+
+/* Read through a descriptor of path opened with O_DIRECT from now on, if
+ * the file system allows it; buffered reads go on otherwise. */
+void ahead_direct(struct log_ahead *a, const char *path);
+
+/*
+ * Make b[cur] hold the file's bytes [off, off + want), or fewer at its
+ * end: the prefetched buffer if it starts at off, or at the end of
+ * b[cur] with off in b[cur]; else a read now.  Returns the bytes now at
+ * off (b[cur].len: it may be more than want), or -errno.
+ */
+ssize_t ahead_get(struct log_ahead *a, uint64_t off, size_t want);
+
+/* Start filling the other buffer with [off, off + want) in the
+ * background (nothing if a fill is pending already).  b[cur], which the
+ * walk's records point into, is never touched. */
+void ahead_start(struct log_ahead *a, uint64_t off, size_t want);
+
+void ahead_done(struct log_ahead *a);
+
+#endif
