@@ -218,7 +218,10 @@ static int place_wrap(struct rvm_log *L)
 /* Write, force, and publish the new durable position. */
 static int force(struct rvm_log *L)
 {
-    int rc = wbuf_write(L);
+    /* No record of this epoch is durable before its status is. */
+    int rc = log_recovery_finish(L);
+    if (rc == 0)
+        rc = wbuf_write(L);
     uint64_t t0 = rvm_now_usec();
     if (rc == 0)
         rc = L->io->sync(L->f);
@@ -241,6 +244,12 @@ static int dict_add(struct rvm_log *L, struct log_img *batch)
     size_t nadded = 0;
     bool any = false;
     pthread_mutex_lock(&L->status_mu);
+    /* The status this writes must carry the epoch's head. */
+    int frc = recovery_finish_locked(L);
+    if (frc < 0) {
+        pthread_mutex_unlock(&L->status_mu);
+        return frc;
+    }
     pthread_mutex_lock(&rvm.seg_mu);
     for (struct log_img *i = batch; i; i = i->next)
         for (size_t k = 0; k < i->nsegs; k++)

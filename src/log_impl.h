@@ -33,6 +33,18 @@ struct rvm_log {
      * that a status naming applied_end as head would never repair. */
     bool applied_valid;
     uint64_t applied_head, applied_epoch, applied_end, applied_seq, applied_n;
+    /* Recovery applied [head, rec_end) to the segments in rec_segs but
+     * did not sync them: the status on disk still names head and the
+     * old epoch, so a crash recovers those records again.  Until
+     * log_recovery_finish syncs them and writes the status (head =
+     * rec_end, the new epoch), no status is written and nothing forced:
+     * a record of the new epoch forced before would be lost, since the
+     * old status's walk stops at it.  rec_pending: status_mu to change,
+     * atomic to read. */
+    bool rec_pending;
+    uint64_t rec_end, rec_end_seq;
+    struct seg **rec_segs;
+    size_t n_rec_segs;
     struct log_img *qh, *qt;
     size_t q_bytes;
     uint64_t q_count;
@@ -74,6 +86,7 @@ int status_write(struct rvm_log *L, uint64_t head, uint64_t head_seq,
                  uint64_t epoch, struct seg **drop, size_t ndrop);
 void *trunc_thread(void *arg);
 void *log_writer(void *arg);
+int recovery_finish_locked(struct rvm_log *L);
 struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch);
 
 #endif

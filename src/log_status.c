@@ -279,7 +279,9 @@ int log_open(const char *path, struct rvm_log **out)
     log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, OPT(recovery_buf_len));
     log_scan_direct(&scan, path);
     uint64_t n_applied, n_skipped;
-    rc = log_apply_walk(&scan, &n_applied, &n_skipped);
+    struct seg **unsynced = NULL;
+    size_t n_unsynced = 0;
+    rc = log_apply_walk(&scan, &n_applied, &n_skipped, &unsynced, &n_unsynced);
     log_scan_done(&scan);
     if (rc < 0) {
         rvm_set_errmsg("recovery failed after %llu records: %s",
@@ -288,19 +290,33 @@ int log_open(const char *path, struct rvm_log **out)
     }
     /* A new epoch: records left beyond the end of this walk can never be
      * taken for live ones, whatever their sequence numbers. */
-    L->head = L->durable_pos = L->tail = scan.pos;
-    L->head_seq = L->durable_seq = L->next_seq = scan.seq;
+    L->durable_pos = L->tail = scan.pos;
+    L->durable_seq = L->next_seq = scan.seq;
     L->epoch = st.epoch + 1;
     pthread_mutex_lock(&rvm.seg_mu);
     for (struct seg *s = rvm.segs; s; s = s->next)
         s->in_dict = false;
     pthread_mutex_unlock(&rvm.seg_mu);
-    pthread_mutex_lock(&L->status_mu);
-    rc = status_write(L, L->head, L->head_seq, L->epoch, NULL, 0);
-    pthread_mutex_unlock(&L->status_mu);
-    if (rc < 0) {
-        rvm_set_errmsg("recovery could not write the log status: %s", strerror(-rc));
-        goto fail;
+    /* The recovered state is in the segments' page cache now, and the log
+     * keeps it safe until they are synced: that sync and the status write
+     * go on in the truncation thread (or the first force), so that the
+     * caller starts without waiting for the disk to write what recovery
+     * wrote.  The records' log space stays taken until then. */
+    L->head = st.head;
+    L->head_seq = st.head_seq;
+    L->rec_end = scan.pos;
+    L->rec_end_seq = scan.seq;
+    L->rec_segs = unsynced;
+    L->n_rec_segs = n_unsynced;
+    L->rec_pending = true;
+    if (n_applied == 0) {
+        pthread_mutex_lock(&L->status_mu);
+        rc = recovery_finish_locked(L);
+        pthread_mutex_unlock(&L->status_mu);
+        if (rc < 0) {
+            rvm_set_errmsg("recovery could not write the log status: %s", strerror(-rc));
+            goto fail;
+        }
     }
     rvm.stats.n_recovered_records = n_applied;
     rvm.stats.recovery_usec = rvm_now_usec() - t0;
@@ -322,8 +338,50 @@ fail:
     return rc;
 }
 
+int recovery_finish_locked(struct rvm_log *L)
+{
+    if (!L->rec_pending)
+        return 0;
+    for (size_t i = 0; i < L->n_rec_segs; i++) {
+        struct seg *s = L->rec_segs[i];
+        int rc = s->io->sync(s->file);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = status_write(L, L->rec_end, L->rec_end_seq, L->epoch, NULL, 0);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&L->mu);
+    L->head = L->rec_end;
+    L->head_seq = L->rec_end_seq;
+    pthread_mutex_unlock(&L->mu);
+    for (size_t i = 0; i < L->n_rec_segs; i++)
+        seg_unpin(L->rec_segs[i]);
+    free(L->rec_segs);
+    L->rec_segs = NULL;
+    L->n_rec_segs = 0;
+    __atomic_store_n(&L->rec_pending, false, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int log_recovery_finish(struct rvm_log *L)
+{
+    if (!__atomic_load_n(&L->rec_pending, __ATOMIC_ACQUIRE))
+        return 0;
+    pthread_mutex_lock(&L->status_mu);
+    int rc = recovery_finish_locked(L);
+    pthread_mutex_unlock(&L->status_mu);
+    return rc;
+}
+
 int log_close(struct rvm_log *L)
 {
+    /* Not needed for safety (the old status recovers the same state
+     * again), but it saves the next start a second recovery. */
+    log_recovery_finish(L);
+    for (size_t i = 0; i < L->n_rec_segs; i++)
+        seg_unpin(L->rec_segs[i]);
+    free(L->rec_segs);
     pthread_mutex_lock(&L->mu);
     L->stop = true;
     pthread_cond_signal(&L->tcond);

@@ -26,6 +26,13 @@
  */
 int log_truncate(struct rvm_log *L, bool automatic)
 {
+    /* Records recovery applied come first: their segments are synced and
+     * head moves past them before this walk starts at head. */
+    int frc = log_recovery_finish(L);
+    if (frc < 0) {
+        rvm_set_errmsg("cannot sync the segments recovery wrote: %s", strerror(-frc));
+        return frc;
+    }
     pthread_mutex_lock(&L->mu);
     while (L->truncating)
         pthread_cond_wait(&L->cond, &L->mu);
@@ -48,7 +55,7 @@ int log_truncate(struct rvm_log *L, bool automatic)
     if (end != from.head) {
         struct log_scan scan;
         log_scan_init(&scan, L->io, L->f, &from, end, OPT(recovery_buf_len));
-        rc = log_apply_walk(&scan, &n_applied, &n_skipped);
+        rc = log_apply_walk(&scan, &n_applied, &n_skipped, NULL, NULL);
         if (rc == 0 && scan.pos < end) {
             rvm_set_errmsg("truncation found a bad record: %s", scan.why);
             rc = -EINVAL;
@@ -132,6 +139,9 @@ int log_truncate(struct rvm_log *L, bool automatic)
 void *trunc_thread(void *arg)
 {
     struct rvm_log *L = arg;
+    /* The rest of recovery, in the background: a failure stays pending,
+     * and the first force or truncation tries again and reports it. */
+    log_recovery_finish(L);
     pthread_mutex_lock(&L->mu);
     while (!L->stop) {
         if (!L->trunc_wanted) {

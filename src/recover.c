@@ -224,6 +224,8 @@ static void progress_done(uint64_t walked)
  * writes them while the walk reads and applies the next windows, and the
  * sync at the end waits for the last window only.  Its own thread, as
  * starting the write-back of scattered pages waits for the disk's queue.
+ * For truncation only: recovery returns before its segments are synced,
+ * and its walk is faster with the disk left to the log's reads.
  */
 struct writeback {
     pthread_t thr;
@@ -313,7 +315,8 @@ static void writeback_stop(struct writeback *wb)
     free(wb->fds);
 }
 
-int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
+int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
+                   struct seg ***unsynced, size_t *n_unsynced)
 {
     uint64_t start = s->pos;
     struct touched t = {0};
@@ -330,7 +333,10 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
         if (w.n && !log_scan_buffered(s)) {
             if ((rc = window_apply(&w, &t, n_skipped)) < 0)
                 break;
-            writeback_kick(&wb, &t);
+            /* A walk whose segments are synced later (recovery) leaves
+             * the disk to its reads. */
+            if (!unsynced)
+                writeback_kick(&wb, &t);
             progress(s, start);
         }
         if ((rc = log_scan_next(s, &rec, &len)) != 1)
@@ -343,12 +349,21 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped)
         rc = window_apply(&w, &t, n_skipped);
     if (rc == 0)
         progress_done(s->pos - start);
+    writeback_stop(&wb);
+    free(w.recs);
+    if (rc == 0 && unsynced) {
+        pthread_mutex_lock(&rvm.seg_mu);
+        for (size_t i = 0; i < t.n; i++)
+            t.v[i]->refs++;
+        pthread_mutex_unlock(&rvm.seg_mu);
+        *unsynced = t.v;
+        *n_unsynced = t.n;
+        return 0;
+    }
     /* Durability point: after these syncs the applied records are in the
      * segments, and only then may the caller free their log space. */
-    writeback_stop(&wb);
     for (size_t i = 0; rc == 0 && i < t.n; i++)
         rc = t.v[i]->io->sync(t.v[i]->file);
-    free(w.recs);
     free(t.v);
     return rc;
 }

@@ -124,6 +124,9 @@ int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
 int log_flush(struct rvm_log *log);
 int log_heal(struct rvm_log *log);      /* after a failed force: new epoch */
 int log_truncate(struct rvm_log *log, bool automatic);
+/* Sync what recovery applied and write the status that frees its log
+ * space (log_impl.h: rec_pending); 0 at once when nothing is pending. */
+int log_recovery_finish(struct rvm_log *log);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
 void log_lock(struct rvm_log *log);    /* guards seg->queued, last_seq */
 uint64_t log_head_seq(struct rvm_log *log); /* log_lock held */

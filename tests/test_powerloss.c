@@ -397,6 +397,54 @@ static void test_power_loss_during_recovery_loses_nothing(void **state)
     assert_int_equal(k, 12);
 }
 
+/*
+ * rvm_initialize returns before the segments that recovery wrote are
+ * synced (the truncation thread, or the first force, syncs them and only
+ * then writes the status that frees the records).  A power loss in that
+ * window loses the segment writes: the old status must recover them
+ * again.  arg picks the policy and whether a flush commit comes first;
+ * an acknowledged commit must survive too (its force waits for the sync).
+ */
+static void child_power_loss_after_recovery(struct store *s, unsigned arg)
+{
+    fault_io_install(arg);
+    static const enum fault_keep keeps[] = {FAULT_KEEP_NONE, FAULT_KEEP_RANDOM,
+                                            FAULT_KEEP_PREFIX, FAULT_KEEP_ALL};
+    const char *why;
+    rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
+    CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
+    uint64_t k, life;
+    char err[200];
+    CHILD_CHECK(store_check(s, &k, &life, err, sizeof err) == 0, "%s", err);
+    bool commit = arg % 2;
+    if (commit) {
+        rc = store_txn(s, k + 1, life + 1, restore, flush, false);
+        CHILD_CHECK(rc == RVM_SUCCESS, "commit after recovery: %s", rvm_return(rc));
+    }
+    fault_io_crash(keeps[(arg / 2) % 4], FAULT_TEAR_RANDOM);
+    if (commit)
+        _exit(CHILD_ACKED);
+}
+
+static void test_power_loss_before_recovery_is_synced_loses_nothing(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    uint64_t want = 0;
+    for (unsigned arg = 0; arg < 16; arg++) {
+        /* Records in the log for the next recovery to apply (this
+         * parent's recoveries finish theirs at rvm_terminate). */
+        run_in_child(child_commits_then_die, &s, 100 * (2 * arg + 1) + 5);
+        want += 5;
+        int r = run_in_child(child_power_loss_after_recovery, &s, arg);
+        want += r == CHILD_ACKED;
+        uint64_t k, life;
+        recover_and_check(&s, &k, &life);
+        assert_int_equal(k, want);
+    }
+}
+
 /* A segment leaves the log's dictionary when a truncation finds it
  * unmapped with no records left; mapped again, its next record must find
  * it back in the dictionary, durably, before a power loss. */
@@ -470,6 +518,7 @@ int main(void)
         T(test_crash_during_truncation_loses_nothing),
         T(test_corrupt_byte_in_log_stops_recovery_there),
         T(test_crash_in_first_commit_of_fresh_store),
+        T(test_power_loss_before_recovery_is_synced_loses_nothing),
         T(test_aborted_commit_after_failed_force_never_comes_back),
         T(test_recovery_reads_records_bigger_than_its_buffer),
         T(test_power_loss_during_recovery_loses_nothing),

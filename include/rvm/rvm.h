@@ -276,8 +276,12 @@ void rvm_free_region(rvm_region_t *region);
  *
  * With opts->log_dev set, the log is opened (created first when
  * opts->create_log_file is true and it is missing) and every committed
- * record in it is applied to its segment before the call returns; the log
- * is then empty.  Recovery stops at the first record that fails its
+ * record in it is applied to its segment file before the call returns:
+ * the files (and regions mapped from them) hold the recovered state.
+ * The records keep their log space until those writes are synced, which
+ * a background thread does right away; the first truncation, flush
+ * commit or rvm_flush waits for it (and reports its errors), and a crash
+ * before it recovers the same records again.  Recovery stops at the first record that fails its
  * checksum or sequence check; rvm_errmsg() then says where and why.
  * With NULL opts or no log_dev, transactions work in memory only.
  * A second call while initialized returns #RVM_SUCCESS and changes nothing.

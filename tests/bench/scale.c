@@ -299,9 +299,13 @@ static int cell_recover(char *res, size_t reslen)
                r.shape, r.recover_s, r.recover_lib_s, r.mbs, r.read_mbs_before,
                r.read_mbs_after, r.ratio, r.ratio >= 0.5 ? "met" : "MISSED",
                r.verified ? "verified" : "WRONG");
+        printf("recover %s: segments synced and log freed %.2f s after that: "
+               "%.0f MB/s, ratio %.2f counting it\n",
+               r.shape, r.durable_s, r.mbs_durable, r.ratio_durable);
         used += (size_t)snprintf(res + used, reslen - used,
-                                 " recover_%s_mbs=%.0f recover_%s_ratio=%.2f",
-                                 r.shape, r.mbs, r.shape, r.ratio);
+                                 " recover_%s_mbs=%.0f recover_%s_ratio=%.2f"
+                                 " recover_%s_durable_ratio=%.2f",
+                                 r.shape, r.mbs, r.shape, r.ratio, r.shape, r.ratio_durable);
         if (!r.verified)
             return -1;
     }

@@ -71,7 +71,9 @@ struct sc_rec_result {
     double fill_s;
     double read_mbs_before, read_mbs_after; /* plain read of the log */
     double recover_s, recover_lib_s;        /* wall, and librvm's count */
+    double durable_s;   /* after recovery, until the segments are synced and the log freed */
     double mbs, ratio;
+    double mbs_durable, ratio_durable;      /* counting durable_s too */
     bool verified;
 };
 int sc_rec_run(struct sc_env *e, const char *shape, uint64_t log_mib,
