@@ -715,9 +715,12 @@ void *log_writer(void *arg)
 
 int log_flush(struct rvm_log *L)
 {
+    /* Also what recovery applied is durable when this returns. */
+    int rc = log_recovery_finish(L);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&L->mu);
     uint64_t target = L->next_ticket, g = L->fail_gen;
-    int rc = 0;
     bool wrote = L->qh != NULL || L->wh != NULL;
     while (L->durable_ticket < target) {
         if (L->fail_gen != g) {

@@ -275,6 +275,15 @@ int log_open(const char *path, struct rvm_log **out)
     seg_reserve_ids(st.next_seg_id);
 
     uint64_t t0 = rvm_now_usec();
+    /* Records the crashed process wrote but never forced may be in the
+     * page cache only: applied to segments whose pages reach the disk
+     * first, they would leave part of a transaction after a power loss
+     * that drops them from the log. */
+    rc = L->io->sync(L->f);
+    if (rc < 0) {
+        rvm_set_errmsg("cannot sync log %s: %s", path, strerror(-rc));
+        goto fail;
+    }
     struct log_scan scan;
     log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, OPT(recovery_buf_len));
     log_scan_direct(&scan, path);
@@ -342,11 +351,18 @@ int recovery_finish_locked(struct rvm_log *L)
 {
     if (!L->rec_pending)
         return 0;
+    /* A failed sync is final: the kernel may have dropped the pages it
+     * could not write, and a second sync would then succeed without
+     * them.  The old status stays, and the next start recovers again. */
+    if (L->rec_err)
+        return L->rec_err;
     for (size_t i = 0; i < L->n_rec_segs; i++) {
         struct seg *s = L->rec_segs[i];
         int rc = s->io->sync(s->file);
-        if (rc < 0)
+        if (rc < 0) {
+            L->rec_err = rc;
             return rc;
+        }
     }
     int rc = status_write(L, L->rec_end, L->rec_end_seq, L->epoch, NULL, 0);
     if (rc < 0)
@@ -374,14 +390,16 @@ int log_recovery_finish(struct rvm_log *L)
     return rc;
 }
 
+bool log_recovery_failed(struct rvm_log *L)
+{
+    pthread_mutex_lock(&L->status_mu);
+    bool failed = L->rec_pending && L->rec_err;
+    pthread_mutex_unlock(&L->status_mu);
+    return failed;
+}
+
 int log_close(struct rvm_log *L)
 {
-    /* Not needed for safety (the old status recovers the same state
-     * again), but it saves the next start a second recovery. */
-    log_recovery_finish(L);
-    for (size_t i = 0; i < L->n_rec_segs; i++)
-        seg_unpin(L->rec_segs[i]);
-    free(L->rec_segs);
     pthread_mutex_lock(&L->mu);
     L->stop = true;
     pthread_cond_signal(&L->tcond);
@@ -392,6 +410,15 @@ int log_close(struct rvm_log *L)
         pthread_join(L->thr, NULL);
     if (L->wthr_running)
         pthread_join(L->wthr, NULL);
+    /* The threads are gone: nothing else touches rec_segs now.  Not
+     * needed for safety (the old status recovers the same state again),
+     * but it saves the next start a second recovery. */
+    int frc = log_recovery_finish(L);
+    for (size_t i = 0; i < L->n_rec_segs; i++)
+        seg_unpin(L->rec_segs[i]);
+    free(L->rec_segs);
+    L->rec_segs = NULL;
+    L->n_rec_segs = 0;
     while (L->qh) {
         struct log_img *i = L->qh;
         L->qh = i->next;
@@ -405,6 +432,6 @@ int log_close(struct rvm_log *L)
     pthread_cond_destroy(&L->tcond);
     pthread_cond_destroy(&L->wcond);
     free(L);
-    return rc;
+    return rc < 0 ? rc : frc;
 }
 

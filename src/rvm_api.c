@@ -135,12 +135,17 @@ rvm_return_t rvm_terminate(void)
         pthread_mutex_unlock(&rvm.init_mu);
         return RVM_EUNCOMMIT;
     }
+    rvm_return_t out = RVM_SUCCESS;
     if (rvm.log) {
         int rc = log_flush(rvm.log);
-        if (rc < 0) {
+        /* A failed sync of what recovery wrote never heals in this run:
+         * terminate anyway, so that a new rvm_initialize recovers again. */
+        if (rc < 0 && !log_recovery_failed(rvm.log)) {
             pthread_mutex_unlock(&rvm.init_mu);
             return RVM_EIO;
         }
+        if (rc < 0)
+            out = RVM_EIO;
     }
     __atomic_store_n(&rvm.state, 2, __ATOMIC_RELEASE);
     if (rvm.log)
@@ -151,7 +156,7 @@ rvm_return_t rvm_terminate(void)
     free(rvm.log_dev);
     rvm.log_dev = NULL;
     pthread_mutex_unlock(&rvm.init_mu);
-    return RVM_SUCCESS;
+    return out;
 }
 
 rvm_return_t rvm_set_options(rvm_options_t *opts)

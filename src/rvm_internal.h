@@ -127,6 +127,9 @@ int log_truncate(struct rvm_log *log, bool automatic);
 /* Sync what recovery applied and write the status that frees its log
  * space (log_impl.h: rec_pending); 0 at once when nothing is pending. */
 int log_recovery_finish(struct rvm_log *log);
+/* True once that sync failed: the log takes no durable commit until the
+ * next rvm_initialize, which recovers the same records again. */
+bool log_recovery_failed(struct rvm_log *log);
 bool log_seg_pending(struct rvm_log *log, struct seg *s);
 void log_lock(struct rvm_log *log);    /* guards seg->queued, last_seq */
 uint64_t log_head_seq(struct rvm_log *log); /* log_lock held */

@@ -238,6 +238,42 @@ static void test_terminate_with_failing_final_flush_is_eio_and_can_retry(void **
     assert_int_equal(k, 3);
 }
 
+/*
+ * rvm_initialize returns before the segments recovery wrote are synced.
+ * A failure of that sync is final for the run, even if a later sync
+ * succeeds (the kernel may have dropped the pages it could not write):
+ * no commit may become durable, rvm_terminate ends RVM, and the next
+ * rvm_initialize applies the same records again.
+ */
+static void test_failed_sync_after_recovery_is_final_until_restart(void **state)
+{
+    struct tctx *c = *state;
+    struct store s;
+    store_paths(&s, c->dir);
+    run_in_child(child_commits_then_die, &s, 105);
+    fault_io_install(11);
+    fault_io_fail(FAULT_SYNC, "seg-", 1, EIO, 0); /* once; the next sync would pass */
+    const char *why;
+    rvm_return_t rc = store_open(&s, LOG_LEN, 0, 0, &why);
+    if (rc != RVM_SUCCESS)
+        fail_msg("%s: %s", why, rvm_return(rc));
+    uint64_t k, life;
+    char err[256];
+    assert_int_equal(store_check(&s, &k, &life, err, sizeof err), 0);
+    assert_int_equal(k, 5);
+    assert_rvm(store_txn(&s, 6, 2, restore, flush, false), RVM_EIO);
+    assert_rvm(rvm_flush(), RVM_EIO);
+    assert_true(fault_io_count(FAULT_SYNC, "seg-") >= 1);
+    rvm_region_t *rs[3] = {s.a0, s.a1, s.b};
+    for (int i = 0; i < 3; i++)
+        assert_rvm_ok(rvm_unmap(rs[i]));
+    store_forget(&s);
+    assert_rvm(rvm_terminate(), RVM_EIO);
+    fault_io_uninstall();
+    recover_and_check(&s, &k, &life);
+    assert_int_equal(k, 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -252,6 +288,7 @@ int main(void)
         T(test_log_read_error_fails_initialize_with_eio),
         T(test_write_error_while_creating_log_removes_it),
         T(test_terminate_with_failing_final_flush_is_eio_and_can_retry),
+        T(test_failed_sync_after_recovery_is_final_until_restart),
     };
     return cmocka_run_group_tests_name("librvm I/O errors", tests, NULL, NULL);
 }
