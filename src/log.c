@@ -640,7 +640,13 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     for (size_t k = 0; k < img->nsegs; k++)
         img->segs[k]->queued++;
     int rc = 0;
-    if (!flush_it) {
+    /* After a failed sync of what recovery wrote no write-out can
+     * succeed in this run: do not retry one (and coalesce the whole
+     * queue) at every commit. */
+    bool dead = __atomic_load_n(&L->rec_err, __ATOMIC_RELAXED) != 0;
+    if (!flush_it && dead) {
+        /* queued until rvm_terminate */
+    } else if (!flush_it) {
         size_t lim = (size_t)OPT(flush_buf_len);
         if (L->q_bytes >= lim && L->wthr_running && L->q_bytes < Q_AHEAD * lim) {
             if (!L->wr_wanted) {

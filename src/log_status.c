@@ -360,7 +360,7 @@ int recovery_finish_locked(struct rvm_log *L)
         struct seg *s = L->rec_segs[i];
         int rc = s->io->sync(s->file);
         if (rc < 0) {
-            L->rec_err = rc;
+            __atomic_store_n(&L->rec_err, rc, __ATOMIC_RELAXED);
             return rc;
         }
     }

@@ -139,6 +139,12 @@ static rvm_return_t map_pinned(rvm_region_t *region, struct seg *s, const char *
     size_t ps = rvm_page_size();
     rvm_return_t ret = RVM_SUCCESS;
     int rc;
+    /* The segment files may have lost what recovery wrote to them. */
+    if (rvm.log && log_recovery_failed(rvm.log)) {
+        rvm_set_errmsg("the segments recovery wrote could not be synced: "
+                       "rvm_terminate and initialize again");
+        return RVM_EIO;
+    }
     /* The memory must show the latest committed state: records of this
      * segment still in the log go to the segment first. */
     if (rvm.log && log_seg_pending(rvm.log, s)) {

@@ -282,8 +282,10 @@ void rvm_free_region(rvm_region_t *region);
  * a background thread does right away; the first truncation, flush
  * commit or rvm_flush waits for it (and reports its errors), and a crash
  * before it recovers the same records again.  Should that sync fail, no
- * commit becomes durable in this run (flush commits and rvm_flush return
- * #RVM_EIO): rvm_terminate() and a new rvm_initialize() recover again.  Recovery stops at the first record that fails its
+ * commit becomes durable in this run: flush commits, rvm_flush and
+ * rvm_map return #RVM_EIO, no_flush commits stay in memory, and mapped
+ * memory not written since may show the files' older bytes.  Then
+ * rvm_terminate() and a new rvm_initialize() recover again.  Recovery stops at the first record that fails its
  * checksum or sequence check; rvm_errmsg() then says where and why.
  * With NULL opts or no log_dev, transactions work in memory only.
  * A second call while initialized returns #RVM_SUCCESS and changes nothing.
@@ -310,8 +312,9 @@ rvm_return_t rvm_initialize(const char *version, rvm_options_t *opts);
  * @return #RVM_SUCCESS; #RVM_EUNCOMMIT while transactions are open (nothing
  *   is changed); #RVM_EINIT; #RVM_EIO when the final flush fails (RVM
  *   stays initialized, so that the caller may retry), or when the segments
- *   recovery wrote could not be synced (RVM is terminated: the records
- *   are still in the log, and the next rvm_initialize() applies them).
+ *   recovery wrote could not be synced (RVM is terminated, and a second
+ *   rvm_terminate returns #RVM_ETERMINATED: the records are still in the log,
+ *   and the next rvm_initialize() applies them).
  */
 rvm_return_t rvm_terminate(void);
 
