@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,21 +15,6 @@
 /* Room before a buffer's bytes for the piece of a record that begins at
  * the end of the other buffer: the walk goes on without reading again. */
 #define JOIN_ROOM (2u << 20)
-
-struct ahead_thread {
-    pthread_t thr;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool busy, stop;
-    /* The request, copied so that the thread never reads the walk's state. */
-    const rvm_io_methods *io;
-    rvm_io_file *f;
-    bool direct;
-    struct ahead_buf *b;
-    uint64_t off;
-    size_t want;
-    ssize_t got;
-};
 
 void ahead_init(struct log_ahead *a, const rvm_io_methods *io, rvm_io_file *f)
 {
@@ -75,24 +59,12 @@ static ssize_t buf_fill(const rvm_io_methods *io, rvm_io_file *f, bool direct,
     return (ssize_t)b->len;
 }
 
-static void *ahead_main(void *arg)
+/* The reader thread's job: one background read. */
+static void ahead_run(void *arg, void *msg)
 {
-    struct ahead_thread *t = arg;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        while (!t->busy && !t->stop)
-            pthread_cond_wait(&t->cv, &t->mu);
-        if (t->stop)
-            break;
-        pthread_mutex_unlock(&t->mu);
-        ssize_t got = buf_fill(t->io, t->f, t->direct, t->b, t->off, t->want);
-        pthread_mutex_lock(&t->mu);
-        t->got = got;
-        t->busy = false;
-        pthread_cond_broadcast(&t->cv);
-    }
-    pthread_mutex_unlock(&t->mu);
-    return NULL;
+    struct log_ahead *a = arg;
+    struct ahead_req *r = msg;
+    r->got = buf_fill(a->io, r->f, r->direct, r->b, r->off, r->want);
 }
 
 /* Wait for the background read; its result, or -ECANCELED if none. */
@@ -100,14 +72,9 @@ static ssize_t ahead_wait(struct log_ahead *a)
 {
     if (!a->pending)
         return -ECANCELED;
-    struct ahead_thread *t = a->t;
-    pthread_mutex_lock(&t->mu);
-    while (t->busy)
-        pthread_cond_wait(&t->cv, &t->mu);
-    ssize_t got = t->got;
-    pthread_mutex_unlock(&t->mu);
+    worker_wait(&a->reader);
     a->pending = false;
-    return got;
+    return a->req.got;
 }
 
 /* A direct read refused (alignment the file system does not take): fall
@@ -160,48 +127,20 @@ void ahead_start(struct log_ahead *a, uint64_t off, size_t want)
 {
     if (a->pending)
         return;
-    if (!a->t) {
-        struct ahead_thread *t = calloc(1, sizeof *t);
-        if (!t)
-            return;
-        pthread_mutex_init(&t->mu, NULL);
-        pthread_cond_init(&t->cv, NULL);
-        if (pthread_create(&t->thr, NULL, ahead_main, t) != 0) {
-            pthread_mutex_destroy(&t->mu);
-            pthread_cond_destroy(&t->cv);
-            free(t);
-            return; /* reads stay in the walk's thread */
-        }
-        a->t = t;
-    }
-    struct ahead_thread *t = a->t;
-    pthread_mutex_lock(&t->mu);
-    t->io = a->io;
-    t->f = a->direct ? a->direct : a->f;
-    t->direct = a->direct != NULL;
-    t->b = &a->b[!a->cur];
-    t->off = off;
-    t->want = want;
-    t->busy = true;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
+    if (!a->reader.running && worker_start(&a->reader, ahead_run, a) < 0)
+        return; /* reads stay in the walk's thread */
+    a->req = (struct ahead_req){
+        .f = a->direct ? a->direct : a->f, .direct = a->direct != NULL,
+        .b = &a->b[!a->cur], .off = off, .want = want,
+    };
+    worker_post(&a->reader, &a->req);
     a->pending = true;
 }
 
 void ahead_done(struct log_ahead *a)
 {
     ahead_wait(a);
-    if (a->t) {
-        pthread_mutex_lock(&a->t->mu);
-        a->t->stop = true;
-        pthread_cond_signal(&a->t->cv);
-        pthread_mutex_unlock(&a->t->mu);
-        pthread_join(a->t->thr, NULL);
-        pthread_mutex_destroy(&a->t->mu);
-        pthread_cond_destroy(&a->t->cv);
-        free(a->t);
-        a->t = NULL;
-    }
+    worker_stop(&a->reader);
     if (a->direct)
         a->io->close(a->direct);
     a->direct = NULL;

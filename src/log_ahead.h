@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "rvm_io.h"
+#include "worker.h"
 
 struct ahead_buf {
     unsigned char *mem;        /* aligned allocation */
@@ -24,7 +25,15 @@ struct ahead_buf {
     size_t len;
 };
 
-struct ahead_thread;
+/* A background read, as the reader thread sees it. */
+struct ahead_req {
+    rvm_io_file *f;
+    bool direct;
+    struct ahead_buf *b;
+    uint64_t off;
+    size_t want;
+    ssize_t got;               /* its result */
+};
 
 struct log_ahead {
     const rvm_io_methods *io;
@@ -32,8 +41,9 @@ struct log_ahead {
     rvm_io_file *direct;       /* the same file opened O_DIRECT, or NULL */
     struct ahead_buf b[2];
     int cur;                   /* b[cur] is the one the walk reads */
-    bool pending;              /* b[!cur] is being (or was) filled */
-    struct ahead_thread *t;
+    bool pending;              /* req fills b[!cur] (or did) */
+    struct ahead_req req;
+    struct worker reader;      /* started at the first ahead_start */
 };
 
 void ahead_init(struct log_ahead *a, const rvm_io_methods *io, rvm_io_file *f);

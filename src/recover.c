@@ -5,15 +5,14 @@
  * only means the next recovery applies some records twice.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log_apply.h"
 #include "merge.h"
 #include "rvm_internal.h"
+#include "worker.h"
 
 struct touched {
     struct seg **v;
@@ -227,92 +226,35 @@ static void progress_done(uint64_t walked)
  * For truncation only: recovery returns before its segments are synced,
  * and its walk is faster with the disk left to the log's reads.
  */
-struct writeback {
-    pthread_t thr;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool running, wanted, stop;
-    int *fds;
-    size_t n, cap;
+struct fd_list {
+    size_t n;
+    int fd[];
 };
 
-static void *writeback_main(void *arg)
+static void writeback_run(void *arg, void *msg)
 {
-    struct writeback *wb = arg;
-    int *fds = NULL;
-    size_t cap = 0;
-    pthread_mutex_lock(&wb->mu);
-    for (;;) {
-        while (!wb->wanted && !wb->stop)
-            pthread_cond_wait(&wb->cv, &wb->mu);
-        if (wb->stop)
-            break;
-        wb->wanted = false;
-        size_t n = wb->n;
-        if (n > cap) {
-            int *nf = realloc(fds, n * sizeof *nf);
-            if (!nf)
-                continue;
-            fds = nf;
-            cap = n;
-        }
-        memcpy(fds, wb->fds, n * sizeof *fds);
-        pthread_mutex_unlock(&wb->mu);
-        for (size_t i = 0; i < n; i++)
-            sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
-        pthread_mutex_lock(&wb->mu);
-    }
-    pthread_mutex_unlock(&wb->mu);
-    free(fds);
-    return NULL;
+    (void)arg;
+    struct fd_list *l = msg;
+    for (size_t i = 0; i < l->n; i++)
+        sync_file_range(l->fd[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+    free(l);
 }
 
 /* Ask for the write-back of the touched segments (those with a descriptor). */
-static void writeback_kick(struct writeback *wb, const struct touched *t)
+static void writeback_kick(struct worker *wb, const struct touched *t)
 {
-    if (!wb->running) {
-        pthread_mutex_init(&wb->mu, NULL);
-        pthread_cond_init(&wb->cv, NULL);
-        if (pthread_create(&wb->thr, NULL, writeback_main, wb) != 0) {
-            pthread_mutex_destroy(&wb->mu);
-            pthread_cond_destroy(&wb->cv);
-            return;
-        }
-        wb->running = true;
-    }
-    pthread_mutex_lock(&wb->mu);
-    if (t->n > wb->cap) {
-        int *nf = realloc(wb->fds, t->n * sizeof *nf);
-        if (!nf) {
-            pthread_mutex_unlock(&wb->mu);
-            return;
-        }
-        wb->fds = nf;
-        wb->cap = t->n;
-    }
-    wb->n = 0;
+    if (!wb->running && worker_start(wb, writeback_run, NULL) < 0)
+        return;
+    struct fd_list *l = malloc(sizeof *l + t->n * sizeof l->fd[0]);
+    if (!l)
+        return;
+    l->n = 0;
     for (size_t i = 0; i < t->n; i++) {
         int fd = t->v[i]->io->fd ? t->v[i]->io->fd(t->v[i]->file) : -1;
         if (fd >= 0)
-            wb->fds[wb->n++] = fd;
+            l->fd[l->n++] = fd;
     }
-    wb->wanted = true;
-    pthread_cond_signal(&wb->cv);
-    pthread_mutex_unlock(&wb->mu);
-}
-
-static void writeback_stop(struct writeback *wb)
-{
-    if (wb->running) {
-        pthread_mutex_lock(&wb->mu);
-        wb->stop = true;
-        pthread_cond_signal(&wb->cv);
-        pthread_mutex_unlock(&wb->mu);
-        pthread_join(wb->thr, NULL);
-        pthread_mutex_destroy(&wb->mu);
-        pthread_cond_destroy(&wb->cv);
-    }
-    free(wb->fds);
+    free(worker_post(wb, l));
 }
 
 int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
@@ -321,7 +263,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
     uint64_t start = s->pos;
     struct touched t = {0};
     struct window w = {0};
-    struct writeback wb = {0};
+    struct worker wb = {0};
     const unsigned char *rec;
     size_t len;
     int rc;
@@ -349,7 +291,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
         rc = window_apply(&w, &t, n_skipped);
     if (rc == 0)
         progress_done(s->pos - start);
-    writeback_stop(&wb);
+    free(worker_stop(&wb));
     free(w.recs);
     if (rc == 0 && unsynced) {
         pthread_mutex_lock(&rvm.seg_mu);
