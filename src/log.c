@@ -643,8 +643,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     /* After a failed sync of what recovery wrote no write-out can
      * succeed in this run: do not retry one (and coalesce the whole
      * queue) at every commit. */
-    bool dead = __atomic_load_n(&L->rec_err, __ATOMIC_RELAXED) != 0;
-    if (!flush_it && dead) {
+    if (!flush_it && log_recovery_failed(L)) {
         /* queued until rvm_terminate */
     } else if (!flush_it) {
         size_t lim = (size_t)OPT(flush_buf_len);

@@ -42,7 +42,8 @@ struct rvm_log {
      * old status's walk stops at it.  rec_pending: status_mu to change,
      * atomic to read. */
     bool rec_pending;
-    int rec_err;                /* a sync of rec_segs failed: pending for good */
+    int rec_err;                /* a sync of rec_segs failed: pending for good
+                                 * (written under status_mu, read atomically) */
     uint64_t rec_end, rec_end_seq;
     struct seg **rec_segs;
     size_t n_rec_segs;

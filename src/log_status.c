@@ -347,6 +347,16 @@ fail:
     return rc;
 }
 
+/* Unpin and forget the segments recovery wrote. */
+static void rec_segs_release(struct rvm_log *L)
+{
+    for (size_t i = 0; i < L->n_rec_segs; i++)
+        seg_unpin(L->rec_segs[i]);
+    free(L->rec_segs);
+    L->rec_segs = NULL;
+    L->n_rec_segs = 0;
+}
+
 int recovery_finish_locked(struct rvm_log *L)
 {
     if (!L->rec_pending)
@@ -354,7 +364,7 @@ int recovery_finish_locked(struct rvm_log *L)
     /* A failed sync is final: the kernel may have dropped the pages it
      * could not write, and a second sync would then succeed without
      * them.  The old status stays, and the next start recovers again. */
-    if (L->rec_err)
+    if (log_recovery_failed(L))
         return L->rec_err;
     for (size_t i = 0; i < L->n_rec_segs; i++) {
         struct seg *s = L->rec_segs[i];
@@ -371,11 +381,7 @@ int recovery_finish_locked(struct rvm_log *L)
     L->head = L->rec_end;
     L->head_seq = L->rec_end_seq;
     pthread_mutex_unlock(&L->mu);
-    for (size_t i = 0; i < L->n_rec_segs; i++)
-        seg_unpin(L->rec_segs[i]);
-    free(L->rec_segs);
-    L->rec_segs = NULL;
-    L->n_rec_segs = 0;
+    rec_segs_release(L);
     __atomic_store_n(&L->rec_pending, false, __ATOMIC_RELEASE);
     return 0;
 }
@@ -392,10 +398,8 @@ int log_recovery_finish(struct rvm_log *L)
 
 bool log_recovery_failed(struct rvm_log *L)
 {
-    pthread_mutex_lock(&L->status_mu);
-    bool failed = L->rec_pending && L->rec_err;
-    pthread_mutex_unlock(&L->status_mu);
-    return failed;
+    /* Set once, while recovery is pending, and never cleared. */
+    return __atomic_load_n(&L->rec_err, __ATOMIC_RELAXED) != 0;
 }
 
 int log_close(struct rvm_log *L)
@@ -414,11 +418,7 @@ int log_close(struct rvm_log *L)
      * needed for safety (the old status recovers the same state again),
      * but it saves the next start a second recovery. */
     int frc = log_recovery_finish(L);
-    for (size_t i = 0; i < L->n_rec_segs; i++)
-        seg_unpin(L->rec_segs[i]);
-    free(L->rec_segs);
-    L->rec_segs = NULL;
-    L->n_rec_segs = 0;
+    rec_segs_release(L);
     while (L->qh) {
         struct log_img *i = L->qh;
         L->qh = i->next;
