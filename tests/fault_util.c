@@ -63,18 +63,23 @@ void child_commits(struct store *s, uint64_t from, uint64_t to,
     }
 }
 
+void child_recover(struct store *s, uint64_t *k, uint64_t *life)
+{
+    const char *why;
+    rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
+    CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
+    char err[256];
+    CHILD_CHECK(store_check(s, k, life, err, sizeof err) == 0, "%s", err);
+}
+
 /* arg = life * 100 + number of commits */
 void child_commits_then_die(struct store *s, unsigned arg)
 {
     unsigned life = arg / 100, n = arg % 100;
-    const char *why;
-    rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
-    CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
     uint64_t k, l;
-    char err[256];
-    CHILD_CHECK(store_check(s, &k, &l, err, sizeof err) == 0, "%s", err);
+    child_recover(s, &k, &l);
     for (uint64_t i = k + 1; i <= k + n; i++) {
-        rc = store_txn(s, i, life, restore, flush, false);
+        rvm_return_t rc = store_txn(s, i, life, restore, flush, false);
         CHILD_CHECK(rc == RVM_SUCCESS, "commit: %s", rvm_return(rc));
     }
     /* no terminate: the records stay in the log */

@@ -41,6 +41,10 @@ void recover_and_check(struct store *s, uint64_t *k, uint64_t *life);
 /* In a child: install fault_io (seeded) and open the store; the seed
  * also picks options (coalescing, private mappings). */
 void child_open(struct store *s, unsigned seed, long trunc);
+
+/* In a child: open the store with the I/O methods in force (recovering
+ * it) and check that it is whole; its k and life. */
+void child_recover(struct store *s, uint64_t *k, uint64_t *life);
 /* In a child: commit k = from..to (life 1) with this end mode. */
 void child_commits(struct store *s, uint64_t from, uint64_t to, rvm_mode_t end_mode);
 /* A child body: open with POSIX I/O, commit arg % 100 transactions of

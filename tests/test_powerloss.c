@@ -410,15 +410,11 @@ static void child_power_loss_after_recovery(struct store *s, unsigned arg)
     fault_io_install(arg);
     static const enum fault_keep keeps[] = {FAULT_KEEP_NONE, FAULT_KEEP_RANDOM,
                                             FAULT_KEEP_PREFIX, FAULT_KEEP_ALL};
-    const char *why;
-    rvm_return_t rc = store_open(s, LOG_LEN, 0, 0, &why);
-    CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
     uint64_t k, life;
-    char err[200];
-    CHILD_CHECK(store_check(s, &k, &life, err, sizeof err) == 0, "%s", err);
+    child_recover(s, &k, &life);
     bool commit = arg % 2;
     if (commit) {
-        rc = store_txn(s, k + 1, life + 1, restore, flush, false);
+        rvm_return_t rc = store_txn(s, k + 1, life + 1, restore, flush, false);
         CHILD_CHECK(rc == RVM_SUCCESS, "commit after recovery: %s", rvm_return(rc));
     }
     fault_io_crash(keeps[(arg / 2) % 4], FAULT_TEAR_RANDOM);
