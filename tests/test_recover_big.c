@@ -8,6 +8,7 @@
  * recoveries before it were killed with SIGKILL half way.
  */
 #include "test_util.h"
+#include "torture/rng.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -20,19 +21,11 @@
 #define LOG_DATA MIB(40)
 #define SEG_LEN MIB(8)
 
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 /* One transaction of len bytes at a pseudo-random place, of pattern i. */
 static void commit_one(char *base, unsigned i, size_t len, rvm_mode_t mode,
-                       unsigned char *buf, uint64_t *st)
+                       unsigned char *buf, struct rng *st)
 {
-    size_t off = (size_t)(rnd(st) % (SEG_LEN - len));
+    size_t off = (size_t)rng_below(st, SEG_LEN - len);
     t_fill(buf, len, i);
     t_commit_bytes(base + off, buf, len, mode);
 }
@@ -55,11 +48,12 @@ static void fill_child(struct tctx *c)
     unsigned char *buf = malloc(MIB(3));
     if (!buf)
         _exit(2);
-    uint64_t st = 0x9e3779b97f4a7c15ull;
+    struct rng st;
+    rng_seed(&st, 1);
     size_t logged = 0;
     unsigned i = 0;
     while (logged < MIB(28)) {
-        size_t len = KIB(1) + (size_t)(rnd(&st) % KIB(1300));
+        size_t len = KIB(1) + (size_t)rng_below(&st, KIB(1300));
         commit_one(r->vmaddr, i++, len, flush, buf, &st);
         logged += len;
     }
@@ -67,7 +61,7 @@ static void fill_child(struct tctx *c)
         _exit(3);
     logged = 0;
     while (logged < MIB(30)) {
-        size_t len = KIB(1) + (size_t)(rnd(&st) % KIB(1300));
+        size_t len = KIB(1) + (size_t)rng_below(&st, KIB(1300));
         if (i % 17 == 0)
             len = MIB(3);
         if (i % 5 == 0) {
@@ -147,8 +141,10 @@ static void test_recovery_killed_half_way_is_redone(void **state)
     struct tctx *c = *state;
     t_create_log(c, LOG_DATA);
     assert_int_equal(run_child(fill_child, c), 0);
-    uint64_t seed = (uint64_t)time(NULL) | 1;
+    uint64_t seed = (uint64_t)time(NULL);
     print_message("seed %llu\n", (unsigned long long)seed);
+    struct rng kr;
+    rng_seed(&kr, seed);
     int killed = 0;
     for (int round = 0; round < 4; round++) {
         pid_t pid = fork();
@@ -156,7 +152,7 @@ static void test_recovery_killed_half_way_is_redone(void **state)
         if (pid == 0)
             recover_child(c);
         /* Recovery of 30 MiB takes tens of milliseconds: kill it inside. */
-        usleep((useconds_t)(rnd(&seed) % 60000));
+        usleep((useconds_t)rng_below(&kr, 60000));
         kill(pid, SIGKILL);
         int st;
         assert_int_equal(waitpid(pid, &st, 0), pid);
