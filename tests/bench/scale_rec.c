@@ -75,13 +75,23 @@ static int rvm_open(const char *log, rvm_options_t *o)
     return RVM_INIT(o) == RVM_SUCCESS ? 0 : -1;
 }
 
+/* A path inside the work directory; a child cannot go on with a cut one. */
+static void path_in(char *buf, size_t n, const char *dir, const char *name)
+{
+    int w = snprintf(buf, n, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= n) {
+        fprintf(stderr, "scale: path too long: %s/%s\n", dir, name);
+        _exit(1);
+    }
+}
+
 /* The child that fills the log; never returns. */
 static void fill_child(const char *dir, const char *shape, uint64_t log_size, int fd)
 {
     struct fill_out out = {0};
     char log[PATH_MAX], seg[PATH_MAX];
-    snprintf(log, sizeof log, "%s/rvm.log", dir);
-    snprintf(seg, sizeof seg, "%s/seg", dir);
+    path_in(log, sizeof log, dir, "rvm.log");
+    path_in(seg, sizeof seg, dir, "seg");
     rvm_options_t o;
     rvm_init_options(&o);
     o.log_dev = log;
@@ -153,7 +163,7 @@ static void recover_child(const char *dir, int fd)
 {
     struct rec_out out = {0};
     char log[PATH_MAX];
-    snprintf(log, sizeof log, "%s/rvm.log", dir);
+    path_in(log, sizeof log, dir, "rvm.log");
     if (chdir(dir) < 0)
         _exit(1);
     rvm_options_t o;
@@ -239,8 +249,8 @@ int sc_rec_run(struct sc_env *e, const char *shape, uint64_t log_mib,
     memset(r, 0, sizeof *r);
     r->shape = shape;
     snprintf(dir, sizeof dir, "%s/rec-%s", e->work, shape);
-    snprintf(log, sizeof log, "%s/rvm.log", dir);
-    snprintf(seg, sizeof seg, "%s/seg", dir);
+    path_in(log, sizeof log, dir, "rvm.log");
+    path_in(seg, sizeof seg, dir, "seg");
     if (mkdir(dir, 0755) < 0) {
         fprintf(stderr, "scale: mkdir %s: %s\n", dir, strerror(errno));
         return -1;
