@@ -52,7 +52,13 @@
 
 static _Atomic uint64_t init_unique; /* INIT request awaiting its reply */
 static atomic_bool init_offers_v2;
+static atomic_bool init_offers_uring;
 static atomic_bool killpriv_v2;      /* negotiated */
+static atomic_bool uring_asked;      /* the INIT reply asks for io_uring */
+static struct fuse_session *chan_se;
+
+/* FUSE_OVER_IO_URING (protocol 7.42) is bit 41: bit 9 of flags2. */
+#define INIT_FLAG2_URING (1u << 9)
 static _Thread_local bool req_kill;  /* request being handled on this thread */
 
 static pthread_mutex_t reader_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -81,7 +87,7 @@ void chan_yield_reader(void)
     }
 }
 
-static void note_request(const char *buf, size_t n)
+void chan_note_request(const char *buf, size_t n)
 {
     req_kill = false;
     if (n < sizeof(struct fuse_in_header))
@@ -96,6 +102,11 @@ static void note_request(const char *buf, size_t n)
         if (alen >= offsetof(struct fuse_init_in, flags) + sizeof(v)) {
             memcpy(&v, arg + offsetof(struct fuse_init_in, flags), sizeof(v));
             atomic_store(&init_offers_v2, (v & FUSE_HANDLE_KILLPRIV_V2) != 0);
+            uint32_t v2 = 0;
+            if ((v & FUSE_INIT_EXT) &&
+                alen >= offsetof(struct fuse_init_in, flags2) + sizeof(v2))
+                memcpy(&v2, arg + offsetof(struct fuse_init_in, flags2), sizeof(v2));
+            atomic_store(&init_offers_uring, (v2 & INIT_FLAG2_URING) != 0);
             atomic_store(&init_unique, h.unique);
         }
         break;
@@ -157,7 +168,7 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
     (void)poll_briefly(fd);
     ssize_t n = read(fd, buf, len);
     if (n > 0) {
-        note_request(buf, (size_t)n);
+        chan_note_request(buf, (size_t)n);
         /* More requests already queued (several clients): let the next
          * worker take them while this one handles its own. */
         if (reader_on) {
@@ -180,6 +191,52 @@ static ssize_t chan_read(int fd, void *buf, size_t len, void *userdata)
     return n;
 }
 
+static uint32_t get32(const char *base, size_t off)
+{
+    uint32_t v;
+    memcpy(&v, base + off, sizeof(v));
+    return v;
+}
+
+static void put32(char *base, size_t off, uint32_t v)
+{
+    memcpy(base + off, &v, sizeof(v));
+}
+
+/* io_uring is asked for only once its threads and buffers are ready: from
+ * the reply on, the kernel holds every request until the rings take them. */
+static void ask_uring(char *out, size_t len)
+{
+    if (!fs.uring)
+        return;
+    if (!atomic_load(&init_offers_uring)) {
+        say("io_uring: the kernel does not offer it (needs Linux 6.14+ and "
+            "/sys/module/fuse/parameters/enable_uring = Y); using /dev/fuse\n");
+        return;
+    }
+    if (len < offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t))
+        return;
+    uint32_t flags = get32(out, offsetof(struct fuse_init_out, flags));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t payload = get32(out, offsetof(struct fuse_init_out, max_write));
+    if (flags & FUSE_MAX_PAGES) {
+        uint16_t mp;
+        memcpy(&mp, out + offsetof(struct fuse_init_out, max_pages), sizeof(mp));
+        if ((size_t)mp * page > payload)
+            payload = (size_t)mp * page;
+    } else if (32 * page > payload) {
+        payload = 32 * page; /* the kernel's default request size */
+    }
+    if (payload < FUSE_MIN_READ_BUFFER)
+        payload = FUSE_MIN_READ_BUFFER;
+    if (!uring_prepare(chan_se, payload))
+        return;
+    put32(out, offsetof(struct fuse_init_out, flags), flags | FUSE_INIT_EXT);
+    uint32_t f2 = get32(out, offsetof(struct fuse_init_out, flags2));
+    put32(out, offsetof(struct fuse_init_out, flags2), f2 | INIT_FLAG2_URING);
+    atomic_store(&uring_asked, true);
+}
+
 static void patch_init_reply(struct iovec *iov, int count)
 {
     uint64_t want = atomic_load(&init_unique);
@@ -190,22 +247,31 @@ static void patch_init_reply(struct iovec *iov, int count)
     if (oh.unique != want)
         return;
     atomic_store(&init_unique, 0);
-    if (oh.error != 0 || !atomic_load(&init_offers_v2) ||
+    if (oh.error != 0 ||
         iov[1].iov_len < offsetof(struct fuse_init_out, flags) + sizeof(uint32_t))
         return;
-    char *p = (char *)iov[1].iov_base + offsetof(struct fuse_init_out, flags);
-    uint32_t flags;
-    memcpy(&flags, p, sizeof(flags));
-    flags |= FUSE_HANDLE_KILLPRIV_V2;
-    memcpy(p, &flags, sizeof(flags));
-    atomic_store(&killpriv_v2, true);
+    char *out = iov[1].iov_base;
+    if (atomic_load(&init_offers_v2)) {
+        uint32_t flags = get32(out, offsetof(struct fuse_init_out, flags));
+        put32(out, offsetof(struct fuse_init_out, flags), flags | FUSE_HANDLE_KILLPRIV_V2);
+        atomic_store(&killpriv_v2, true);
+    }
+    ask_uring(out, iov[1].iov_len);
 }
 
 static ssize_t chan_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
     (void)userdata;
-    if (atomic_load_explicit(&init_unique, memory_order_relaxed))
+    ssize_t n;
+    if (uring_reply(iov, count, &n))
+        return n;
+    if (atomic_load_explicit(&init_unique, memory_order_relaxed)) {
         patch_init_reply(iov, count);
+        n = writev(fd, iov, count);
+        if (atomic_exchange(&uring_asked, false))
+            uring_start(n >= 0); /* the kernel now knows; register */
+        return n;
+    }
     return writev(fd, iov, count);
 }
 
@@ -213,6 +279,7 @@ int chan_attach(struct fuse_session *se, bool multithreaded)
 {
     if (multithreaded && pthread_key_create(&reader_key, reader_exit) == 0)
         reader_on = true;
+    chan_se = se;
     static const struct fuse_custom_io io = {
         .read = chan_read,
         .writev = chan_writev,

@@ -77,6 +77,8 @@ struct rvmfs {
     unsigned flush_interval_ms;
     unsigned txn_timeout_s;
     unsigned poll_us;    /* a reader polls this long before it blocks */
+    bool uring;          /* -o uring: requests over io_uring if offered */
+    unsigned uring_threads; /* threads (ring entries) per CPU queue */
     int singlethread;
     int store_fd, tree_fd, seg_fd;
     ino_t root_bino;
@@ -182,6 +184,25 @@ void chan_yield_reader(void);
 /* The request handled on this thread asks the daemon to clear the file's
  * set-user-ID and set-group-ID bits (a writer without CAP_FSETID). */
 bool chan_kill_suidgid(void);
+/* Note what libfuse drops from a request about to be handled on this
+ * thread (the kill flags); buf is the request as /dev/fuse delivers it. */
+void chan_note_request(const char *buf, size_t n);
+
+/* uring.c: requests over io_uring (-o uring).  prepare sets up rings,
+ * buffers and threads for every CPU queue before the INIT reply asks for
+ * it (false: stay on /dev/fuse); start lets the threads register (go) or
+ * ends them; stop ends and joins them (after the unmount); reply
+ * takes an answer to a ring request from chan.c's writev hook (false: not
+ * one of them). */
+bool uring_prepare(struct fuse_session *se, size_t payload);
+void uring_start(bool go);
+/* After the session loop: later requests get ENOTCONN; returns once no
+ * request is being handled. */
+void uring_quiesce(void);
+void uring_stop(void);
+bool uring_reply(const struct iovec *iov, int count, ssize_t *res);
+/* True while requests come over io_uring; *requests: answered so far. */
+bool uring_served(uint64_t *requests);
 
 /* bg.c: background work */
 int bg_start(void);

@@ -65,7 +65,9 @@ struct cfg {
     unsigned flush_interval;
     unsigned txn_timeout;
     unsigned poll_us;
-    int set_truncate, set_flush;
+    int uring;
+    unsigned uring_threads;
+    int set_truncate, set_flush, set_uring_threads;
 };
 
 #define OPT(t, p) {t, offsetof(struct cfg, p), 1}
@@ -78,6 +80,9 @@ static const struct fuse_opt cfg_spec[] = {
     {"flush_interval=", offsetof(struct cfg, set_flush), 1},
     OPT("txn_timeout=%u", txn_timeout),
     OPT("poll_us=%u", poll_us),
+    {"uring", offsetof(struct cfg, uring), 1},
+    OPT("uring_threads=%u", uring_threads),
+    {"uring_threads=", offsetof(struct cfg, set_uring_threads), 1},
     FUSE_OPT_END,
 };
 
@@ -105,6 +110,9 @@ static void usage(const char *prog)
            "    -o txn_timeout=S       abort transactions idle S seconds (0: never)\n"
            "    -o poll_us=US          poll for the next request US microseconds\n"
            "                           before sleeping (0: never, the default)\n"
+           "    -o uring               take requests over io_uring when the kernel\n"
+           "                           offers it (fuse enable_uring=Y), else /dev/fuse\n"
+           "    -o uring_threads=N     with uring: threads per CPU (8)\n"
            "    -o max_threads=N       worker threads (64 unless given)\n\n",
            prog);
 }
@@ -298,6 +306,15 @@ int main(int argc, char *argv[])
         goto out_args;
     }
     fs.singlethread = opts.singlethread;
+    fs.uring = cfg.uring && !opts.singlethread;
+    fs.uring_threads = cfg.set_uring_threads ? cfg.uring_threads : 8;
+    if (fs.uring_threads < 1 || fs.uring_threads > 64) {
+        fprintf(stderr, "rvmfs: uring_threads=%u: give 1..64\n", fs.uring_threads);
+        ret = 2;
+        goto out_args;
+    }
+    if (cfg.uring && opts.singlethread)
+        fprintf(stderr, "rvmfs: -s: uring ignored (it takes threads of its own)\n");
     pthread_mutex_init(&fs.table_mu, NULL);
 
     if (mkdir(cfg.store, 0755) < 0 && errno != EEXIST) {
@@ -392,8 +409,10 @@ int main(int argc, char *argv[])
         ret = fuse_session_loop_mt(fs.se, lc);
         fuse_loop_cfg_destroy(lc);
     }
+    uring_quiesce(); /* no request may run while the store closes */
     shutdown_store();
     fuse_session_unmount(fs.se);
+    uring_stop();
     ret = ret < 0 ? 1 : 0;
 out_signals:
     fuse_remove_signal_handlers(fs.se);

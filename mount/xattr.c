@@ -142,6 +142,8 @@ static int store_stat_text(char *buf, size_t len)
     rvm_stats_t s;
     if (rvm_get_stats(&s) != RVM_SUCCESS)
         return -EIO;
+    uint64_t ring_requests;
+    bool ring = uring_served(&ring_requests);
 #define U(x) ((unsigned long long)(x))
     int n = snprintf(buf, len,
         "store=%s\nlog=%s\nlog_size=%llu\nlog_used=%llu\nlog_records=%llu\n"
@@ -151,7 +153,8 @@ static int store_stat_text(char *buf, size_t len)
         "active=%d\nset_ranges=%llu\nbytes_set_range=%llu\n"
         "bytes_after_ranges=%llu\nbytes_logged=%llu\nlog_bytes_written=%llu\n"
         "flushes=%llu\nforces=%llu\ngroup_commits=%llu\n"
-        "no_flush_pending=%llu\nrecovered_records=%llu\nrecovery_usec=%llu\n",
+        "no_flush_pending=%llu\nrecovered_records=%llu\nrecovery_usec=%llu\n"
+        "transport=%s\nuring_requests=%llu\n",
         fs.store, fs.log_path, U(s.log_size), U(s.log_used), U(s.log_records),
         U(s.n_records), U(s.n_truncations), U(s.n_auto_truncations),
         U(s.bytes_truncated), U(s.n_begin),
@@ -160,7 +163,8 @@ static int store_stat_text(char *buf, size_t len)
         U(s.n_set_range), U(s.bytes_set_range), U(s.bytes_after_ranges),
         U(s.bytes_logged), U(s.log_bytes_written), U(s.n_flushes),
         U(s.n_forces), U(s.n_group_commits), U(s.no_flush_pending),
-        U(s.n_recovered_records), U(s.recovery_usec));
+        U(s.n_recovered_records), U(s.recovery_usec),
+        ring ? "io_uring" : "dev_fuse", U(ring_requests));
 #undef U
     if (n < 0 || (size_t)n >= len)
         return n;

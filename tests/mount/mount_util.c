@@ -14,10 +14,43 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #define FUSE_SUPER_MAGIC 0x65735546
+
+#define URING_PARAM "/sys/module/fuse/parameters/enable_uring"
+
+bool rmount_uring(void)
+{
+    const char *u = getenv("RVMFS_TEST_URING");
+    return u && *u && strcmp(u, "0") != 0;
+}
+
+/* The daemon asks for io_uring only with -o uring, so turning the kernel's
+ * switch on changes nothing for other mounts. */
+static void require_uring(void)
+{
+    char v = 0;
+    FILE *f = fopen(URING_PARAM, "r");
+    if (!f) {
+        printf("SKIP: this kernel has no FUSE over io_uring (%s)\n", URING_PARAM);
+        exit(77);
+    }
+    if (fread(&v, 1, 1, f) != 1)
+        v = 0;
+    fclose(f);
+    if (v == 'Y')
+        return;
+    f = fopen(URING_PARAM, "w");
+    if (!f || fputs("Y\n", f) == EOF || fclose(f) != 0) {
+        printf("SKIP: FUSE over io_uring is off and cannot be turned on (%s)\n",
+               URING_PARAM);
+        exit(77);
+    }
+    printf("note: turned on %s for the -o uring mounts\n", URING_PARAM);
+}
 
 void rmount_require_fuse(void)
 {
@@ -29,6 +62,29 @@ void rmount_require_fuse(void)
         printf("SKIP: RVMFS_BIN is not set (run through meson test)\n");
         exit(77);
     }
+    if (rmount_uring())
+        require_uring();
+}
+
+/* With RVMFS_TEST_URING the test is about the io_uring transport: a mount
+ * that fell back to /dev/fuse would pass without testing it. */
+static int check_transport(const struct rmount *m)
+{
+    if (!rmount_uring())
+        return 0;
+    char buf[8192];
+    for (int i = 0; i < 200; i++) {
+        ssize_t n = getxattr(m->mnt, "user.rvm.stat", buf, sizeof(buf) - 1);
+        if (n > 0) {
+            buf[n] = 0;
+            if (strstr(buf, "transport=io_uring\n"))
+                return 0;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "mount_util: %s is not served over io_uring\n", m->mnt);
+    return -1;
 }
 
 int rmount_init(struct rmount *m, const char *opts)
@@ -40,7 +96,11 @@ int rmount_init(struct rmount *m, const char *opts)
         return -1;
     snprintf(m->store, sizeof(m->store), "%s/store", m->dir);
     snprintf(m->mnt, sizeof(m->mnt), "%s/mnt", m->dir);
-    snprintf(m->opts, sizeof(m->opts), "%s", opts ? opts : "");
+    const char *sep = opts && *opts ? "," : "";
+    if (rmount_uring())
+        snprintf(m->opts, sizeof(m->opts), "%s%suring", opts ? opts : "", sep);
+    else
+        snprintf(m->opts, sizeof(m->opts), "%s", opts ? opts : "");
     return mkdir(m->mnt, 0755);
 }
 
@@ -86,8 +146,12 @@ int rmount_start(struct rmount *m)
         return -1;
     pid_t pid = m->pid;
     for (int i = 0; i < 1000; i++) {
-        if (mounted(m->mnt))
-            return 0;
+        if (mounted(m->mnt)) {
+            if (check_transport(m) == 0)
+                return 0;
+            rmount_dump_log(m);
+            return -1;
+        }
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             m->pid = 0;

@@ -20,8 +20,13 @@ struct rmount {
     pid_t pid;            /* the daemon, or 0 */
 };
 
-/* Exit 77 (skipped) when FUSE is not usable here. */
+/* Exit 77 (skipped) when FUSE is not usable here, or, with
+ * RVMFS_TEST_URING set, when FUSE over io_uring is not (it is turned on
+ * when it can be). */
 void rmount_require_fuse(void);
+/* RVMFS_TEST_URING is set: every mount adds -o uring, and rmount_start
+ * fails unless the mount serves requests over io_uring. */
+bool rmount_uring(void);
 /* Make DIR with store/ and mnt/ (the store is created by the first mount). */
 int rmount_init(struct rmount *m, const char *opts);
 /* Start the daemon and wait until the mount is up; 0 or -1. */

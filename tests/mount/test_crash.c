@@ -293,6 +293,11 @@ static void gone(int fd, const char *what)
     struct statfs sf;
     if (err == ENOTCONN || err == ECONNABORTED)
         _exit(0);
+    /* Over io_uring a request whose thread dies before taking it ends
+     * with ECANCELED while the daemon's other threads still answer; the
+     * daemon itself never says ECANCELED. */
+    if (err == ECANCELED && rmount_uring())
+        _exit(0);
     if (fstatfs(fd, &sf) < 0 && (errno == ENOTCONN || errno == ECONNABORTED)) {
         if (err != EIO)
             fprintf(stderr, "writer: %s: %s as the daemon died\n", what,
