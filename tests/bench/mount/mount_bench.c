@@ -32,6 +32,7 @@
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 atomic_bool mb_stop;
@@ -171,6 +172,16 @@ static const char *fs_name(long type)
     }
 }
 
+static const char *mount_transport(const char *mnt)
+{
+    char buf[8192];
+    ssize_t n = getxattr(mnt, "user.rvm.stat", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return "unknown";
+    buf[n] = 0;
+    return strstr(buf, "transport=io_uring\n") ? "io_uring" : "dev_fuse";
+}
+
 static void print_machine(const char *dir, const char *daemon, double secs, int rounds)
 {
     char model[256] = "unknown", line[512];
@@ -276,6 +287,12 @@ int main(int argc, char **argv)
         return 1;
     fprintf(stderr, "mount_bench: daemon pid %d, mount %s\n",
             (int)env.daemon_pid, env.mnt);
+    /* -o uring falls back to /dev/fuse where the kernel does not offer
+     * it: the figures must say which transport they measured. */
+    const char *transport = mount_transport(env.mnt);
+    printf("transport: %s%s\n\n", transport,
+           opts && strstr(opts, "uring") && strcmp(transport, "io_uring")
+               ? " (-o uring asked; the kernel did not offer it)" : "");
     if (mb_cells_prepare(&env, cells, NCELLS) < 0)
         return 1;
 
@@ -340,8 +357,8 @@ int main(int argc, char **argv)
     }
 
     char result[2048];
-    int len = snprintf(result, sizeof result, "RESULT seconds=%g rounds=%d", secs,
-                       rounds);
+    int len = snprintf(result, sizeof result, "RESULT seconds=%g rounds=%d transport=%s",
+                       secs, rounds, transport);
     for (int k = 0; k < nrun; k++) {
         int i = run[k];
         len += snprintf(result + len, sizeof result - (size_t)len, " %s%s=%.1f",
