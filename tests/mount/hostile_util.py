@@ -22,10 +22,32 @@ TXN = "user.rvm.txn"
 LOGSIZE = "logsize=1M,truncate=0"
 
 
+# RVMFS_TEST_URING: every mount adds -o uring and must serve requests
+# over io_uring (a mount that fell back to /dev/fuse would not test it).
+URING = os.environ.get("RVMFS_TEST_URING", "0") not in ("", "0")
+URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
+
+
 def require_fuse():
     if not os.access("/dev/fuse", os.R_OK | os.W_OK) or not RVMFS:
         print("SKIP: /dev/fuse is not usable here (or no rvmfs binary)")
         sys.exit(77)
+    if not URING:
+        return
+    try:
+        with open(URING_PARAM) as f:
+            on = f.read().strip() == "Y"
+    except OSError:
+        print("SKIP: this kernel has no FUSE over io_uring (%s)" % URING_PARAM)
+        sys.exit(77)
+    if not on:
+        try:
+            with open(URING_PARAM, "w") as f:
+                f.write("Y\n")
+        except OSError:
+            print("SKIP: FUSE over io_uring is off and cannot be turned on")
+            sys.exit(77)
+        print("note: turned on %s for the -o uring mounts" % URING_PARAM)
 
 
 def read_file(path):
@@ -120,6 +142,8 @@ class Daemon:
         """Start rvmfs.  Returns None once mounted; with wait_exit, the
         daemon is expected to refuse: returns (exit status, its stderr)."""
         errpath = os.path.join(self.dir, "daemon.log")
+        if URING:
+            opts = opts + ",uring" if opts else "uring"
         with open(errpath, "wb") as log:
             self.proc = subprocess.Popen(
                 [RVMFS, self.store, self.mnt, "-f", "-o", opts],
@@ -129,6 +153,8 @@ class Daemon:
             if self.proc.poll() is not None:
                 break
             if mounted(self.mnt) and not wait_exit:
+                if URING:
+                    self.check_transport()
                 return None
             time.sleep(0.01)
         if self.proc.poll() is None:
@@ -143,6 +169,17 @@ class Daemon:
         if wait_exit:
             return rc, self.log()
         raise RuntimeError("rvmfs exited %d: %s" % (rc, self.log()))
+
+    def check_transport(self):
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if b"transport=io_uring\n" in os.getxattr(self.mnt, "user.rvm.stat"):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError("%s is not served over io_uring" % self.mnt)
 
     def log(self):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
