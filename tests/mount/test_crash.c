@@ -283,6 +283,16 @@ static void ack(uint64_t i, bool durable)
         _exit(3);
 }
 
+/* Over io_uring a request caught in a ring thread that a kill -9 ends
+ * fails with ECANCELED or EINTR, from the dying thread, while the daemon's
+ * other threads may still answer for a moment.  The daemon itself never
+ * says either (the kernel's fuse_request_end trace shows them only in runs
+ * with kills, ended by the exiting daemon threads). */
+static bool killed_on_ring(int err)
+{
+    return (err == ECANCELED || err == EINTR) && rmount_uring();
+}
+
 /* A call on fd failed: fine if the daemon is gone (requests in flight end
  * with ECONNABORTED, later ones with ENOTCONN; a write cut by the kill
  * may say EIO, msync says EIO for the writeback the dead mount could not
@@ -293,10 +303,7 @@ static void gone(int fd, const char *what)
     struct statfs sf;
     if (err == ENOTCONN || err == ECONNABORTED)
         _exit(0);
-    /* Over io_uring a request whose thread dies before taking it ends
-     * with ECANCELED while the daemon's other threads still answer; the
-     * daemon itself never says ECANCELED. */
-    if (err == ECANCELED && rmount_uring())
+    if (killed_on_ring(err))
         _exit(0);
     if (fstatfs(fd, &sf) < 0 && (errno == ENOTCONN || errno == ECONNABORTED)) {
         if (err != EIO)
@@ -320,7 +327,8 @@ static int open_or_exit(const char *name)
     if (fd < 0) {
         /* killed before we began (ENOENT: the dead mount is already
          * detached and the bare mountpoint shows through) */
-        if (errno == ENOENT || errno == ENOTCONN || errno == ECONNABORTED)
+        if (errno == ENOENT || errno == ENOTCONN || errno == ECONNABORTED ||
+            killed_on_ring(errno))
             _exit(0);
         fprintf(stderr, "writer: open %s: %s\n", name, strerror(errno));
         _exit(100);
