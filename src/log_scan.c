@@ -38,6 +38,11 @@ void log_scan_direct(struct log_scan *s, const char *path)
     ahead_direct(&s->rd, path);
 }
 
+void log_scan_reuse(struct log_scan *s, struct ahead_keep *k)
+{
+    ahead_reuse(&s->rd, k);
+}
+
 #define PREFETCH_MIN (1u << 20)
 
 static const struct ahead_buf *view(const struct log_scan *s)

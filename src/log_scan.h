@@ -46,6 +46,9 @@ int log_scan_next(struct log_scan *s, const unsigned char **rec, size_t *len);
  */
 void log_scan_direct(struct log_scan *s, const char *path);
 
+/* Read into k's buffers, given back to k by log_scan_done (ahead_reuse). */
+void log_scan_reuse(struct log_scan *s, struct ahead_keep *k);
+
 /*
  * True when the next log_scan_next will not read the file, so records it
  * returned before stay valid; false when it may (then they may not).

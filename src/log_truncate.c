@@ -55,6 +55,7 @@ int log_truncate(struct rvm_log *L, bool automatic)
     if (end != from.head) {
         struct log_scan scan;
         log_scan_init(&scan, L->io, L->f, &from, end, OPT(recovery_buf_len));
+        log_scan_reuse(&scan, &L->trunc_bufs);
         rc = log_apply_walk(&scan, &n_applied, &n_skipped, NULL, NULL);
         if (rc == 0 && scan.pos < end) {
             rvm_set_errmsg("truncation found a bad record: %s", scan.why);
