@@ -24,6 +24,9 @@ struct log_scan {
     uint64_t end;          /* stop here (UINT64_MAX: until a record fails) */
     size_t buf_want;       /* read size */
     struct log_ahead rd;   /* the buffers: rd.b[rd.cur] holds the records */
+    /* Records that end by here are checked without their checksum: a
+     * truncation's, which this process wrote and forced (0: none). */
+    uint64_t trusted_end;
     uint64_t n_records;    /* TRANS records returned */
     char why[200];         /* why the walk ended */
 };
