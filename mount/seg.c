@@ -219,7 +219,12 @@ void seg_idle(struct node *n)
     if (!n->base || n->dirty == 0 ||
         (n->dirty < SEG_DIRTY_MAX && atomic_load(&dirty_all) < SEG_DIRTY_ALL))
         return;
-    if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS) {
+    /* Zero pages of appends (rvm_zero_pages) are not the file's: librvm
+     * maps the file again over them. */
+    char *p = n->base + n->dirty_lo;
+    size_t len = n->dirty_hi - n->dirty_lo;
+    if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS ||
+        (len && rvm_release_pages(p, len) != RVM_SUCCESS)) {
         /* Keep the copies (they hold the only committed bytes that the
          * file lacks); try again after half as much writing. */
         atomic_fetch_sub(&dirty_all, n->dirty);
@@ -227,8 +232,8 @@ void seg_idle(struct node *n)
         atomic_fetch_add(&dirty_all, n->dirty);
         return;
     }
-    if (n->dirty_hi > n->dirty_lo)
-        madvise(n->base + n->dirty_lo, n->dirty_hi - n->dirty_lo, MADV_DONTNEED);
+    if (len)
+        madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
     dirty_reset(n);
 }
 
@@ -421,14 +426,16 @@ int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
     uint64_t counted = UINT64_MAX;
     if (len >= 8192 && off + len > size) {
         /* Bytes past the size are zero, and new data will replace them:
-         * make their private copies in one call rather than two faults
-         * (read, then copy on write) a page. */
+         * fresh zero pages, made in one call, rather than copies of the
+         * segment file's pages (its holes read into the page cache and
+         * copied: a third of the daemon's CPU for appends). */
         uint64_t from = off > size ? off : size;
         uintptr_t a = ((uintptr_t)(n->base + SEG_HDR + from) + 4095) & ~(uintptr_t)4095;
         uintptr_t b = (uintptr_t)(n->base + SEG_HDR + off + len) & ~(uintptr_t)4095;
         /* Counted even if the data is zeros and nothing is logged, so
-         * that seg_idle drops these copies too. */
-        if (b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0) {
+         * that seg_idle drops these pages too. */
+        if (b > a && (rvm_zero_pages((void *)a, b - a) == RVM_SUCCESS ||
+                      madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0)) {
             counted = (uint64_t)(a - (uintptr_t)n->base);
             dirty_note(n, counted, (uint64_t)(b - (uintptr_t)n->base));
         }

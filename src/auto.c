@@ -420,6 +420,11 @@ static int handler_take(void)
     return 0;
 }
 
+bool auto_armed(void)
+{
+    return __atomic_load_n(&armed, __ATOMIC_ACQUIRE) != 0;
+}
+
 void auto_protect_region(struct region *r)
 {
     pthread_mutex_lock(&auto_mu);

@@ -145,8 +145,36 @@ void ahead_done(struct log_ahead *a)
         a->io->close(a->direct);
     a->direct = NULL;
     for (int i = 0; i < 2; i++) {
-        free(a->b[i].mem);
+        if (a->keep) {
+            a->keep->mem[i] = a->b[i].mem;
+            a->keep->cap[i] = a->b[i].cap;
+        } else {
+            free(a->b[i].mem);
+        }
         a->b[i].mem = NULL;
         a->b[i].cap = a->b[i].len = 0;
+    }
+    a->keep = NULL;
+}
+
+void ahead_reuse(struct log_ahead *a, struct ahead_keep *k)
+{
+    for (int i = 0; i < 2; i++) {
+        free(a->b[i].mem);
+        a->b[i].mem = k->mem[i];
+        a->b[i].cap = k->cap[i];
+        a->b[i].len = 0;
+        k->mem[i] = NULL;
+        k->cap[i] = 0;
+    }
+    a->keep = k;
+}
+
+void ahead_keep_free(struct ahead_keep *k)
+{
+    for (int i = 0; i < 2; i++) {
+        free(k->mem[i]);
+        k->mem[i] = NULL;
+        k->cap[i] = 0;
     }
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log_ahead.h"
 #include "rvm_internal.h"
 
 #define WBUF_MAX (1u << 20)
@@ -76,6 +77,7 @@ struct rvm_log {
     pthread_t thr;
     bool thr_running, stop, trunc_wanted;
     pthread_cond_t tcond;
+    struct ahead_keep trunc_bufs; /* the walk's read buffers; truncating owns them */
 
     /* The writer thread leads no_flush write-outs (log.c). */
     pthread_t wthr;

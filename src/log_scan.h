@@ -24,6 +24,9 @@ struct log_scan {
     uint64_t end;          /* stop here (UINT64_MAX: until a record fails) */
     size_t buf_want;       /* read size */
     struct log_ahead rd;   /* the buffers: rd.b[rd.cur] holds the records */
+    /* Records that end by here are checked without their checksum: a
+     * truncation's, which this process wrote and forced (0: none). */
+    uint64_t trusted_end;
     uint64_t n_records;    /* TRANS records returned */
     char why[200];         /* why the walk ended */
 };
@@ -45,6 +48,9 @@ int log_scan_next(struct log_scan *s, const unsigned char **rec, size_t *len);
  * allows it: for a walk over a log not in the page cache (recovery).
  */
 void log_scan_direct(struct log_scan *s, const char *path);
+
+/* Read into k's buffers, given back to k by log_scan_done (ahead_reuse). */
+void log_scan_reuse(struct log_scan *s, struct ahead_keep *k);
 
 /*
  * True when the next log_scan_next will not read the file, so records it

@@ -426,6 +426,7 @@ int log_close(struct rvm_log *L)
     }
     int rc = L->io->close(L->f);
     free(L->wbuf);
+    ahead_keep_free(&L->trunc_bufs);
     pthread_mutex_destroy(&L->mu);
     pthread_mutex_destroy(&L->status_mu);
     pthread_cond_destroy(&L->cond);

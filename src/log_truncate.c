@@ -55,6 +55,10 @@ int log_truncate(struct rvm_log *L, bool automatic)
     if (end != from.head) {
         struct log_scan scan;
         log_scan_init(&scan, L->io, L->f, &from, end, OPT(recovery_buf_len));
+        log_scan_reuse(&scan, &L->trunc_bufs);
+        /* Recovery's records are behind head now (log_recovery_finish):
+         * from here to end, every record is one this process forced. */
+        scan.trusted_end = end;
         rc = log_apply_walk(&scan, &n_applied, &n_skipped, NULL, NULL);
         if (rc == 0 && scan.pos < end) {
             rvm_set_errmsg("truncation found a bad record: %s", scan.why);

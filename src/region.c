@@ -316,7 +316,7 @@ void region_release_clean(struct rvm_log *log)
         struct seg *s = r->seg;
         if (s->queued || (s->last_seq && s->last_seq >= head_seq))
             continue;
-        if (madvise(r->vmaddr, r->length, MADV_DONTNEED) == 0)
+        if (region_drop(r, 0, r->length) == 0)
             r->dirty = false;
     }
     log_unlock(log);

@@ -44,6 +44,9 @@ struct region {
     bool rvm_alloc;             /* memory is ours to munmap */
     bool private_map;           /* MAP_PRIVATE file mapping */
     bool dirty;                 /* private copies may differ from the file */
+    /* [zero_lo, zero_hi): region offsets where rvm_zero_pages may have put
+     * anonymous pages (equal: nowhere); regions_lock exclusive to change */
+    size_t zero_lo, zero_hi;
     uint64_t n_txn;             /* active transactions with ranges here (atomic) */
 };
 
@@ -115,6 +118,9 @@ void seg_free_all(void);
 struct region *region_find(const void *addr, size_t len); /* regions_lock held */
 void region_free_all(void);
 void region_release_clean(struct rvm_log *log);
+/* region_zero.c: drop the private copies of region offsets [lo, hi)
+ * (page aligned); regions_lock held exclusively.  0 or -errno. */
+int region_drop(struct region *r, size_t lo, size_t hi);
 
 /* log.c */
 int log_create(const char *path, uint64_t data_size, long mode);

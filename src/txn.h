@@ -62,6 +62,9 @@ rvm_return_t auto_collect(struct rvm_txn *t);   /* before a commit */
 void auto_abort(struct rvm_txn *t);             /* put the twins back */
 void auto_finish(struct rvm_txn *t);            /* reprotect, free twins */
 void auto_protect_region(struct region *r);     /* a region mapped now */
+/* Regions are write-protected; stable while regions_lock is held
+ * exclusively (arming holds it shared). */
+bool auto_armed(void);
 /* r leaves the table (regions_lock held exclusively); last: no region is
  * left mapped */
 void auto_region_unmapped(struct region *r, bool last);

@@ -233,6 +233,35 @@ static void test_corrupt_byte_in_log_stops_recovery_there(void **state)
     assert_int_equal(k, 16);
 }
 
+/* A record this process forced reads back as written: its truncation
+ * applies it without computing its checksum again.  Recovery, which meets
+ * torn records, checks every one (the test above).  Here a record's
+ * trailer checksum is changed in the file after the force: the
+ * truncation still applies all three records. */
+static void test_truncation_applies_its_own_records_unchecksummed(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(1), 0);
+    rvm_region_t *r = t_map(c, "seg", 0, 3 * 4096, 0);
+    char buf[3 * 4096];
+    for (int i = 0; i < 3; i++) {
+        memset(buf, 'a' + i, 4096);
+        t_commit_bytes(r->vmaddr + i * 4096, buf, 4096, flush);
+    }
+    uint64_t phys[8], len[8];
+    assert_int_equal(log_records(c->log, phys, len, 8), 3);
+    struct log_rec_trailer t;
+    uint64_t at = phys[1] + len[1] - sizeof t;
+    t_read_file(c->log, at, &t, sizeof t);
+    t.crc ^= 1;
+    t_write_file(c->log, at, &t, sizeof t);
+    assert_rvm_ok(rvm_truncate());
+    t_read_file(t_path(c, "seg"), 0, buf, sizeof buf);
+    for (size_t i = 0; i < sizeof buf; i++)
+        if (buf[i] != 'a' + (int)(i / 4096))
+            fail_msg("segment byte %zu is 0x%02x", i, (unsigned char)buf[i]);
+}
+
 /* Crash during the very first commit of a fresh store: the dictionary
  * entries of the segments and the record race the power loss. */
 static void child_crash_in_first_commit(struct store *s, unsigned arg)
@@ -513,6 +542,7 @@ int main(void)
         T(test_lost_unsynced_writes_leave_a_prefix_of_commits),
         T(test_crash_during_truncation_loses_nothing),
         T(test_corrupt_byte_in_log_stops_recovery_there),
+        T(test_truncation_applies_its_own_records_unchecksummed),
         T(test_crash_in_first_commit_of_fresh_store),
         T(test_power_loss_before_recovery_is_synced_loses_nothing),
         T(test_aborted_commit_after_failed_force_never_comes_back),

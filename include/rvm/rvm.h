@@ -578,6 +578,37 @@ void rvm_set_progress(rvm_progress_fn fn, void *arg);
 
 /** True when the tid is initialized and its transaction is active. */
 rvm_bool_t rvm_tid_active(const rvm_tid_t *tid);
+
+/**
+ * For regions mapped with #RVM_MAP_PRIVATE: give the whole pages inside
+ * [addr, addr + length) new anonymous zero-filled pages, made at once, in
+ * place of copies of the segment file's pages, so that writing them costs
+ * no read of the file and no copy.  The caller promises that those bytes
+ * are zero in memory now, that no one writes them meanwhile, and that the
+ * file, with the log applied, holds zeros there too: like any change made
+ * without rvm_set_range, zeros the file lacks are lost when the private
+ * copies are dropped.  Dropping private copies there later
+ * (rvm_release_pages, and librvm's own after a truncation) maps the file
+ * again; madvise advice given for those pages is lost then.
+ * @return #RVM_SUCCESS; #RVM_ENOT_MAPPED outside a region; #RVM_EMODE for
+ *   a region that is not a private mapping, or while regions are armed for
+ *   auto transactions; #RVM_ENO_MEMORY when the pages cannot be mapped.
+ * Thread-safety: thread-safe.
+ */
+rvm_return_t rvm_zero_pages(void *addr, rvm_length_t length);
+
+/**
+ * For regions mapped with #RVM_MAP_PRIVATE: drop the private copies of the
+ * whole pages inside [addr, addr + length), which then read the segment
+ * file again.  Only when the file holds every committed byte there (after
+ * rvm_flush and rvm_truncate) and no transaction has changed them since:
+ * other bytes are lost.
+ * @return #RVM_SUCCESS; #RVM_ENOT_MAPPED, #RVM_EMODE as rvm_zero_pages;
+ *   #RVM_EIO when the file cannot be mapped again (the pages keep their
+ *   bytes).
+ * Thread-safety: thread-safe.
+ */
+rvm_return_t rvm_release_pages(void *addr, rvm_length_t length);
 /**@}*/
 
 #ifdef __cplusplus

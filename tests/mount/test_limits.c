@@ -2,8 +2,9 @@
  * test_limits.c - rvmfs at its edges, on a mount with a small log (1 MiB)
  * and txn_timeout=1: transactions larger than the log, log wrap-around,
  * growth past a segment's initial capacity, orphan segments, idle
- * transactions, unmount and SIGTERM with a transaction open, and many
- * threads committing at once.
+ * transactions, unmount and SIGTERM with a transaction open, many
+ * threads committing at once, and appends whose memory is dropped or
+ * whose daemon is killed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -333,6 +335,139 @@ static void test_concurrent_transactions_on_many_files(void **s)
     close(fd);
 }
 
+/* Appends get zero pages that are not the segment file's (seg_write,
+ * rvm_zero_pages); dropping copies (seg_idle past 64 MiB written, and
+ * librvm after a truncation) must bring back the file's bytes, not the
+ * zeros of an anonymous page. */
+#define APPEND_CHUNK (256u << 10)
+
+static unsigned char append_byte(uint64_t off, int gen)
+{
+    return (unsigned char)((off * 7 + off / 4096 + (uint64_t)gen) % 251 + 1);
+}
+
+static void append_range(int fd, uint64_t from, uint64_t to, int gen)
+{
+    unsigned char *buf = malloc(APPEND_CHUNK);
+    assert_non_null(buf);
+    for (uint64_t off = from; off < to; off += APPEND_CHUNK) {
+        size_t n = to - off < APPEND_CHUNK ? (size_t)(to - off) : APPEND_CHUNK;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = append_byte(off + i, gen);
+        assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+    }
+    free(buf);
+}
+
+/* [0, cut) of generation 0, [cut, size) of generation 1. */
+static void check_appended(const char *name, uint64_t cut, uint64_t size)
+{
+    int fd = openf(name, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, (off_t)size);
+    unsigned char *buf = malloc(APPEND_CHUNK);
+    assert_non_null(buf);
+    for (uint64_t off = 0; off < size; off += APPEND_CHUNK) {
+        size_t n = size - off < APPEND_CHUNK ? (size_t)(size - off) : APPEND_CHUNK;
+        assert_int_equal(pread(fd, buf, n, (off_t)off), (ssize_t)n);
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] != append_byte(off + i, off + i < cut ? 0 : 1))
+                fail_msg("byte %llu is 0x%02x", (unsigned long long)(off + i), buf[i]);
+    }
+    free(buf);
+    close(fd);
+}
+
+static void test_appended_bytes_survive_dropped_copies_and_remount(void **s)
+{
+    (void)s;
+    uint64_t big = 80ull << 20, cut = (40ull << 20) + 5, end = 48ull << 20;
+    int fd = openf("appends", O_RDWR | O_CREAT | O_TRUNC);
+    assert_true(fd >= 0);
+    append_range(fd, 0, big, 0);
+    assert_int_equal(fsync(fd), 0);
+    check_appended("appends", big, big);
+    /* Shorter, then longer again over the bytes cut off. */
+    assert_int_equal(ftruncate(fd, (off_t)cut), 0);
+    append_range(fd, cut, end, 1);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    check_appended("appends", cut, end);
+    assert_int_equal(rmount_stop(&M), 0);
+    assert_int_equal(rmount_start(&M), 0);
+    check_appended("appends", cut, end);
+    char p[PATH_MAX];
+    assert_int_equal(unlink(rmount_path(&M, "appends", p)), 0);
+}
+
+/* Appends (into zero pages) while the daemon is killed with -9: after
+ * the restart, the file is a prefix of whole writes (each atomic), at
+ * least every write before the last fsync, every byte the writer's. */
+struct append_progress {
+    volatile uint64_t acked, synced; /* bytes */
+};
+
+static void append_until_error(const char *name, struct append_progress *pr)
+{
+    int fd = openf(name, O_WRONLY);
+    if (fd < 0)
+        _exit(0);
+    unsigned char *buf = malloc(APPEND_CHUNK);
+    for (uint64_t off = 0, k = 1; buf; off += APPEND_CHUNK, k++) {
+        for (size_t i = 0; i < APPEND_CHUNK; i++)
+            buf[i] = append_byte(off + i, 0);
+        if (pwrite(fd, buf, APPEND_CHUNK, (off_t)off) != (ssize_t)APPEND_CHUNK)
+            break;
+        pr->acked = off + APPEND_CHUNK;
+        if (k % 8 == 0) {
+            if (fsync(fd) < 0)
+                break;
+            pr->synced = off + APPEND_CHUNK;
+        }
+    }
+    _exit(0);
+}
+
+static void test_appends_killed_recover_whole_writes(void **s)
+{
+    (void)s;
+    struct append_progress *pr = mmap(NULL, sizeof *pr, PROT_READ | PROT_WRITE,
+                                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(pr != MAP_FAILED);
+    for (int round = 0; round < 4; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "killed%d", round);
+        close(openf(name, O_RDWR | O_CREAT | O_TRUNC));
+        pr->acked = pr->synced = 0;
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0)
+            append_until_error(name, pr);
+        struct timespec d = {0, (150 + 250 * round) * 1000000L};
+        nanosleep(&d, NULL);
+        rmount_kill(&M);
+        waitpid(child, NULL, 0);
+        assert_int_equal(rmount_start(&M), 0);
+        int fd = openf(name, O_RDONLY);
+        assert_true(fd >= 0);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        close(fd);
+        uint64_t size = (uint64_t)st.st_size;
+        print_message("round %d: %llu bytes synced, %llu acknowledged, %llu recovered\n", round,
+                      (unsigned long long)pr->synced, (unsigned long long)pr->acked,
+                      (unsigned long long)size);
+        assert_true(pr->synced > 0);
+        assert_true(size >= pr->synced);
+        assert_true(size <= pr->acked + APPEND_CHUNK);
+        assert_int_equal(size % APPEND_CHUNK, 0);
+        check_appended(name, size, size);
+    }
+    munmap(pr, sizeof *pr);
+}
+
 int main(void)
 {
     rmount_require_fuse();
@@ -347,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_unmount_aborts_open_transaction_and_exits_zero),
         cmocka_unit_test(test_sigterm_flushes_and_exits_zero),
         cmocka_unit_test(test_concurrent_transactions_on_many_files),
+        cmocka_unit_test(test_appended_bytes_survive_dropped_copies_and_remount),
+        cmocka_unit_test(test_appends_killed_recover_whole_writes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,154 @@
+/*
+ * rvm_zero_pages and rvm_release_pages (src/region_zero.c): zero pages
+ * that are not the segment file's, committed bytes written into them, and
+ * dropping private copies afterwards, by the caller or by librvm after a
+ * truncation, which must map the file again there rather than leave
+ * zeros (MADV_DONTNEED on an anonymous page).
+ */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PS 4096u
+#define PAGES 16u
+
+static int all_zero(const unsigned char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* The segment file's pages 3..12: stale bytes that memory must not show
+ * where rvm_zero_pages put zero pages. */
+static unsigned char stale[10 * PS];
+
+static const unsigned char *stale_at(size_t off)
+{
+    return stale + (off - 3 * PS);
+}
+
+static rvm_region_t *setup(struct tctx *c)
+{
+    t_init(c, MIB(8), 0);
+    t_fill(stale, sizeof stale, 7);
+    t_write_file(t_path(c, "seg"), 3 * PS, stale, sizeof stale);
+    rvm_region_t *r = t_map(c, "seg", 0, PAGES * PS, RVM_MAP_PRIVATE);
+    assert_memory_equal(r->vmaddr + 3 * PS, stale, sizeof stale);
+    return r;
+}
+
+/* A transaction with a range in the last page, open: librvm's own
+ * release after a truncation leaves the region alone meanwhile. */
+static rvm_tid_t *hold_region(struct tctx *c, char *base)
+{
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, base + (PAGES - 1) * PS, 8));
+    return tid;
+}
+
+static void test_zero_pages_replace_the_files_until_released(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    /* Whole pages inside the span only: pages 4..11. */
+    assert_rvm_ok(rvm_zero_pages(base + 4 * PS - 100, 8 * PS + 200));
+    assert_true(all_zero((unsigned char *)base + 4 * PS, 8 * PS));
+    assert_memory_equal(base + 4 * PS - 100, stale_at(4 * PS - 100), 100);
+    assert_memory_equal(base + 12 * PS, stale_at(12 * PS), 100);
+
+    /* Committed into the zero pages, in the file after a truncation. */
+    unsigned char *data = malloc(4 * PS);
+    assert_non_null(data);
+    t_fill(data, 4 * PS, 3);
+    t_commit_bytes(base + 6 * PS, data, 4 * PS, no_flush);
+    rvm_tid_t *hold = hold_region(c, base);
+    assert_rvm_ok(rvm_flush());
+    assert_rvm_ok(rvm_truncate());
+
+    /* The file now: stale at 4-5 and 10-11, the commit at 6-9.  Memory
+     * after the release shows the file, not zeros. */
+    assert_rvm_ok(rvm_release_pages(base, PAGES * PS));
+    assert_true(t_check_fill(base + 6 * PS, 4 * PS, 3));
+    unsigned char *file = malloc(PAGES * PS);
+    assert_non_null(file);
+    t_read_file(t_path(c, "seg"), 0, file, PAGES * PS);
+    assert_memory_equal(base, file, PAGES * PS);
+    assert_memory_equal(base + 4 * PS, stale_at(4 * PS), 2 * PS);
+    assert_rvm_ok(rvm_abort_transaction(hold));
+    free(file);
+    free(data);
+}
+
+/* librvm's own release after a truncation (region_release_clean). */
+static void test_truncation_release_keeps_bytes_of_zero_pages(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
+    unsigned char *data = malloc(8 * PS);
+    assert_non_null(data);
+    t_fill(data, 8 * PS, 5);
+    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    assert_rvm_ok(rvm_truncate()); /* nothing left in the log: copies go */
+    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 5));
+    /* And the mapping is the file's again: a change made to the file
+     * outside librvm (never done in earnest) shows through. */
+    t_write_file(t_path(c, "seg"), 8 * PS, "Z", 1);
+    assert_int_equal(base[8 * PS], 'Z');
+    free(data);
+}
+
+/* A release that covers part of the zero pages leaves the rest alone. */
+static void test_partial_release_keeps_other_zero_pages(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
+    unsigned char *data = malloc(8 * PS);
+    assert_non_null(data);
+    t_fill(data, 8 * PS, 9);
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_modify_bytes(tid, base + 4 * PS, data, 2 * PS));
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    rvm_tid_t *hold = hold_region(c, base);
+    assert_rvm_ok(rvm_truncate());
+    /* Pages 4..5 in the file; 6..11 zero in memory, stale in the file. */
+    assert_rvm_ok(rvm_release_pages(base + 4 * PS, 2 * PS));
+    assert_true(t_check_fill(base + 4 * PS, 2 * PS, 9));
+    assert_true(all_zero((unsigned char *)base + 6 * PS, 6 * PS));
+    /* The rest goes too, with the file's bytes. */
+    assert_rvm_ok(rvm_release_pages(base + 6 * PS, 6 * PS));
+    assert_memory_equal(base + 6 * PS, stale_at(6 * PS), 6 * PS);
+    assert_rvm_ok(rvm_abort_transaction(hold));
+    free(data);
+}
+
+static void test_refused_outside_private_regions(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(8), 0);
+    rvm_region_t *r = t_map(c, "seg", 0, PAGES * PS, 0);
+    assert_rvm(rvm_zero_pages(r->vmaddr, PS), RVM_EMODE);
+    assert_rvm(rvm_release_pages(r->vmaddr, PS), RVM_EMODE);
+    static char other[2 * PS];
+    assert_rvm(rvm_zero_pages(other, sizeof other), RVM_ENOT_MAPPED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_zero_pages_replace_the_files_until_released, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_release_keeps_bytes_of_zero_pages, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_partial_release_keeps_other_zero_pages, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_outside_private_regions, t_setup, t_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
