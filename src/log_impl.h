@@ -72,6 +72,7 @@ struct rvm_log {
     unsigned char *wbuf;
     size_t wlen, wcap;
     uint64_t wstart;            /* logical position of wbuf[0] */
+    bool wb_hint;               /* a write-out wrote: writeback_hint due */
 
     pthread_t thr;
     bool thr_running, stop, trunc_wanted;
