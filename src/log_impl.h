@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "merge.h"
 #include "rvm_internal.h"
 
 #define WBUF_MAX (1u << 20)
@@ -73,6 +74,9 @@ struct rvm_log {
     size_t wlen, wcap;
     uint64_t wstart;            /* logical position of wbuf[0] */
     bool wb_hint;               /* a write-out wrote: writeback_hint due */
+    struct merge bm;            /* batch_coalesce's working memory */
+    struct log_img **bv;
+    size_t bv_cap;
 
     pthread_t thr;
     bool thr_running, stop, trunc_wanted;
