@@ -388,18 +388,28 @@ static int batch_write(struct rvm_log *L, struct log_img *batch, struct log_img 
     if (!do_force) {
         if ((rc = wbuf_write(L)) < 0)
             return rc;
-        /* Start the write-back now, so that the force that will cover
-         * these records finds them on their way.  A hint: the force stays
-         * the durability point. */
-        int fd = L->io->fd ? L->io->fd(L->f) : -1;
-        if (fd >= 0)
-            sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        L->wb_hint = true; /* see writeback_hint */
         return 0;
     }
     if ((rc = force(L)) < 0)
         return rc;
     *durable_upto = placed;
     return 0;
+}
+
+/*
+ * Start the write-back of what a no_flush write-out wrote, so that the
+ * force that will cover it finds it on its way.  A hint: the force stays
+ * the durability point.  Called after the write-out has given up the
+ * leader's role, with mu not held: sync_file_range can block for 150 us
+ * and more, and an rvm_flush that came meanwhile waited for it before it
+ * could write and force.
+ */
+static void writeback_hint(struct rvm_log *L)
+{
+    int fd = L->io->fd ? L->io->fd(L->f) : -1;
+    if (fd >= 0)
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 /*
@@ -474,8 +484,9 @@ static void gather(struct rvm_log *L)
  * full) it is only written: its images move to the written list (wh) and
  * the next force covers them.  A record is acknowledged only after a
  * force that began after it and everything before it were written.
+ * True when the caller should give writeback_hint once mu is released.
  */
-static void lead(struct rvm_log *L, bool must_force, bool group)
+static bool lead(struct rvm_log *L, bool must_force, bool group)
 {
     L->leader = true;
     if (group)
@@ -612,12 +623,15 @@ static void lead(struct rvm_log *L, bool must_force, bool group)
     if (rc < 0)
         L->fail_gen++;
     L->leader = false;
+    bool hint = L->wb_hint;
+    L->wb_hint = false;
     long pct = OPT(truncate_pct);
     if (pct > 0 && (L->durable_pos - L->head) * 100 > (uint64_t)pct * L->D) {
         L->trunc_wanted = true;
         pthread_cond_signal(&L->tcond);
     }
     pthread_cond_broadcast(&L->cond);
+    return hint && rc == 0;
 }
 
 /* How many write-outs' worth of no_flush commits may wait for the writer
@@ -640,6 +654,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     for (size_t k = 0; k < img->nsegs; k++)
         img->segs[k]->queued++;
     int rc = 0;
+    bool hint = false;
     /* After a failed sync of what recovery wrote no write-out can
      * succeed in this run: do not retry one (and coalesce the whole
      * queue) at every commit. */
@@ -658,7 +673,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
             while (L->leader && L->wthr_running)
                 pthread_cond_wait(&L->cond, &L->mu);
             if (!L->leader && L->q_bytes >= lim)
-                lead(L, false, false); /* a failure leaves the commit queued for a later flush */
+                hint = lead(L, false, false); /* a failure leaves the commit queued for a later flush */
         }
     } else {
         /* Wake a gathering leader only when its group is complete: a
@@ -679,6 +694,8 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
         rc = img->state == IMG_DURABLE ? 0 : img->err;
     }
     pthread_mutex_unlock(&L->mu);
+    if (hint)
+        writeback_hint(L);
     return rc;
 }
 
@@ -708,7 +725,11 @@ void *log_writer(void *arg)
         if (L->q_bytes < OPT(flush_buf_len))
             continue;
         uint64_t g = L->fail_gen;
-        lead(L, false, false);
+        if (lead(L, false, false)) {
+            pthread_mutex_unlock(&L->mu);
+            writeback_hint(L);
+            pthread_mutex_lock(&L->mu);
+        }
         /* Commits that arrived while it wrote may have filled the queue
          * again; after a failure wait for a commit to ask. */
         if (L->fail_gen == g && L->q_bytes >= OPT(flush_buf_len))

@@ -26,9 +26,15 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
         n++;
     if (n < 2)
         return NULL;
-    struct log_img **v = malloc(n * sizeof *v);
-    if (!v)
-        return NULL;
+    /* The leader's own memory, kept from one write-out to the next. */
+    if (n > L->bv_cap) {
+        struct log_img **nv = realloc(L->bv, n * sizeof *nv);
+        if (!nv)
+            return NULL;
+        L->bv = nv;
+        L->bv_cap = n;
+    }
+    struct log_img **v = L->bv;
     size_t k = 0, nsegs = 0, ntrans = 0, nranges = 0;
     for (struct log_img *i = batch; i; i = i->next) {
         v[k++] = i;
@@ -38,8 +44,8 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
         memcpy(&h, i->buf, sizeof h);
         nranges += h.nranges;
     }
-    struct merge m;
-    merge_init(&m);
+    struct merge m = L->bm;
+    merge_reset(&m);
     merge_reserve(&m, nranges); /* no regrowth copies; merge_add grows if this failed */
     int rc = 0;
     for (size_t x = n; x-- > 0 && rc == 0;) {
@@ -109,8 +115,7 @@ struct log_img *batch_coalesce(struct rvm_log *L, struct log_img *batch)
         img->data_len = m.bytes;
         img->ntrans = ntrans;
     }
-    merge_free(&m);
-    free(v);
+    L->bm = m;
     return img;
 }
 

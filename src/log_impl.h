@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "log_ahead.h"
+#include "merge.h"
 #include "rvm_internal.h"
 
 #define WBUF_MAX (1u << 20)
@@ -73,6 +74,10 @@ struct rvm_log {
     unsigned char *wbuf;
     size_t wlen, wcap;
     uint64_t wstart;            /* logical position of wbuf[0] */
+    bool wb_hint;               /* a write-out wrote: writeback_hint due */
+    struct merge bm;            /* batch_coalesce's working memory */
+    struct log_img **bv;
+    size_t bv_cap;
 
     pthread_t thr;
     bool thr_running, stop, trunc_wanted;

@@ -427,6 +427,8 @@ int log_close(struct rvm_log *L)
     int rc = L->io->close(L->f);
     free(L->wbuf);
     ahead_keep_free(&L->trunc_bufs);
+    merge_free(&L->bm);
+    free(L->bv);
     pthread_mutex_destroy(&L->mu);
     pthread_mutex_destroy(&L->status_mu);
     pthread_cond_destroy(&L->cond);

@@ -20,7 +20,36 @@ void merge_free(struct merge *m)
 {
     free(m->in);
     free(m->p);
+    free(m->keys);
+    free(m->slots);
+    free(m->cnt);
+    free(m->heap);
     merge_init(m);
+}
+
+void merge_reset(struct merge *m)
+{
+    if (m->incap > MERGE_KEEP || m->pcap > 2 * MERGE_KEEP) {
+        merge_free(m);
+        return;
+    }
+    m->nin = m->np = 0;
+    m->max_seg = m->max_off = 0;
+    m->bytes = 0;
+}
+
+/* *p with room for n bytes; its contents are not kept. */
+static void *scratch(void **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return *p;
+    void *nv = malloc(n);
+    if (!nv)
+        return NULL;
+    free(*p);
+    *p = nv;
+    *cap = n;
+    return nv;
 }
 
 int merge_reserve(struct merge *m, size_t n)
@@ -148,14 +177,16 @@ struct skey {
  * ranges with a common start stay newest first (they were added in age
  * order).  Returns the sorted array: a or tmp.  NULL when memory is short.
  */
-static struct skey *radix_sort(struct skey *a, struct skey *tmp, size_t n, unsigned bits)
+static struct skey *radix_sort(struct merge *m, struct skey *a, struct skey *tmp, size_t n,
+                               unsigned bits)
 {
     unsigned passes = (bits + 10) / 11;
     unsigned digit = (bits + passes - 1) / passes;
     size_t nb = (size_t)1 << digit, mask = nb - 1;
-    size_t *cnt = calloc(passes * nb, sizeof *cnt);
+    size_t *cnt = scratch(&m->cnt, &m->cntcap, passes * nb * sizeof *cnt);
     if (!cnt)
         return NULL;
+    memset(cnt, 0, passes * nb * sizeof *cnt);
     if (passes == 3) {
         /* The common width (a segment of up to 2^26 bytes or so): the
          * inner loop unrolled. */
@@ -192,12 +223,11 @@ static struct skey *radix_sort(struct skey *a, struct skey *tmp, size_t n, unsig
         src = dst;
         dst = t;
     }
-    free(cnt);
     return src;
 }
 
-static int piece_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
-                     const unsigned char *data)
+static inline int piece_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
+                            const unsigned char *data)
 {
     if (m->np && m->p[m->np - 1].seg == seg &&
         m->p[m->np - 1].off + m->p[m->np - 1].len == off &&
@@ -227,24 +257,26 @@ static int piece_add(struct merge *m, uint64_t seg, uint64_t off, uint64_t len,
  * holding the longest newer length) halves what a TPC-A write-out sorts;
  * the sweep drops any the table misses (it stays correct without it).
  */
-static size_t live_ranges(const struct merge *m, struct skey *out)
+static size_t live_ranges(struct merge *m, struct skey *out, unsigned obits)
 {
     size_t n = m->nin, nk = 0;
     size_t cap = 64;
     while (cap < 2 * n)
         cap *= 2;
+    const struct merge_piece *in = m->in;
     /* Slots hold 1 + the age of the newest range of a start (0: empty),
      * and the longest length of that start so far; only the first array
      * needs clearing. */
-    uint32_t *slot = n < UINT32_MAX ? malloc(cap * (sizeof *slot + sizeof(uint64_t))) : NULL;
+    uint32_t *slot = n < UINT32_MAX
+                         ? scratch(&m->slots, &m->slotcap, cap * (sizeof *slot + sizeof(uint64_t)))
+                         : NULL;
     if (!slot) {
         for (size_t i = 0; i < n; i++)
-            out[i].age = i;
+            out[i] = (struct skey){(in[i].seg << obits) | in[i].off, i};
         return n;
     }
     uint64_t *maxlen = (uint64_t *)(slot + cap);
     memset(slot, 0, cap * sizeof *slot);
-    const struct merge_piece *in = m->in;
     for (size_t i = 0; i < n; i++) {
         uint64_t seg = in[i].seg, off = in[i].off;
         uint64_t hv = (off ^ (seg << 40)) * 0x9E3779B97F4A7C15ULL;
@@ -258,9 +290,10 @@ static size_t live_ranges(const struct merge *m, struct skey *out)
             continue;
         }
         maxlen[k] = in[i].len;
-        out[nk++].age = i;
+        /* The sort key too, while the range is at hand (meaningless when
+         * the key is too wide: merge_sort then sorts by comparison). */
+        out[nk++] = (struct skey){(seg << obits) | off, i};
     }
-    free(slot);
     return nk;
 }
 
@@ -270,26 +303,27 @@ int merge_sort(struct merge *m)
     const struct merge_piece *in = m->in;
     struct heap h = {NULL, 0};
     int rc = 0;
-    struct skey *buf = malloc(2 * (n + 1) * sizeof *buf), *a = NULL;
+    struct skey *buf = scratch(&m->keys, &m->keycap, 2 * (n + 1) * sizeof *buf), *a = NULL;
     if (!buf)
         return -ENOMEM;
     unsigned obits = m->max_off ? 64 - (unsigned)__builtin_clzll(m->max_off) : 1;
     unsigned sbits = m->max_seg ? 64 - (unsigned)__builtin_clzll(m->max_seg) : 1;
-    size_t nk = live_ranges(m, buf);
-    if (nk >= 64 && obits + sbits <= 64) {
-        for (size_t i = 0; i < nk; i++) {
-            const struct merge_piece *x = &in[buf[i].age];
-            buf[i].key = (x->seg << obits) | x->off;
-        }
-        a = radix_sort(buf, buf + nk, nk, obits + sbits);
+    size_t nk = live_ranges(m, buf, obits < 64 ? obits : 0);
+    if (nk >= 64 && obits + sbits <= 64)
+        a = radix_sort(m, buf, buf + nk, nk, obits + sbits);
+    /* Most ranges come out as one piece each: no regrowth on the way. */
+    if (m->pcap < nk) {
+        struct merge_piece *nv = realloc(m->p, nk * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        m->p = nv;
+        m->pcap = nk;
     }
     if (!a) {
         /* Small, or keys too wide for one word (or short of memory). */
         struct aged *g = malloc((n + 1) * sizeof *g);
-        if (!g) {
-            free(buf);
+        if (!g)
             return -ENOMEM;
-        }
         for (size_t i = 0; i < nk; i++) {
             const struct merge_piece *x = &in[buf[i].age];
             g[i] = (struct aged){x->seg, x->off, x->off + x->len, buf[i].age};
@@ -323,7 +357,7 @@ int merge_sort(struct merge *m)
             i = j;
             continue;
         }
-        if (!h.v && !(h.v = malloc((n + 1) * sizeof *h.v))) {
+        if (!h.v && !(h.v = scratch(&m->heap, &m->heapcap, (n + 1) * sizeof *h.v))) {
             rc = -ENOMEM;
             break;
         }
@@ -353,7 +387,5 @@ int merge_sort(struct merge *m)
 #undef SEG
 #undef OFF
 #undef END
-    free(buf);
-    free(h.v);
     return rc;
 }

@@ -84,7 +84,7 @@ rvm_return_t rvm_initialize(const char *version, rvm_options_t *opts)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    memset(&rvm.stats, 0, sizeof rvm.stats);
+    stats_reset();
     rvm.flush_buf_len = FLUSH_BUF_LEN;
     rvm.recovery_buf_len = RECOVERY_BUF_LEN;
     options_apply(opts);
@@ -275,9 +275,7 @@ rvm_return_t rvm_get_stats(rvm_stats_t *st)
         return ret;
     if (!st)
         return RVM_ESTATISTICS;
-    uint64_t *src = (uint64_t *)&rvm.stats, *dst = (uint64_t *)st;
-    for (size_t i = 0; i < sizeof *st / sizeof(uint64_t); i++)
-        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    stats_sum(st);
     if (rvm.log)
         log_stats(rvm.log, st);
     return RVM_SUCCESS;

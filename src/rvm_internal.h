@@ -19,7 +19,22 @@
 #define OPT(field) __atomic_load_n(&rvm.field, __ATOMIC_RELAXED)
 #define OPT_SET(field, v) __atomic_store_n(&rvm.field, (v), __ATOMIC_RELAXED)
 
-#define STATS_ADD(field, n) __atomic_fetch_add(&rvm.stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+/* stats.c: counts go to the calling thread's block (a plain add; other
+ * threads only read it), or to the shared totals if it has none. */
+extern __thread rvm_stats_t *rvm_tstats __attribute__((tls_model("initial-exec")));
+rvm_stats_t *stats_block_new(void);
+void stats_reset(void);                 /* rvm_initialize */
+void stats_sum(rvm_stats_t *st);        /* totals of every thread */
+#define STATS_ADD(field, n)                                                                \
+    do {                                                                                   \
+        rvm_stats_t *s_ = rvm_tstats ? rvm_tstats : stats_block_new();                     \
+        uint64_t n_ = (uint64_t)(n);                                                       \
+        if (s_)                                                                            \
+            __atomic_store_n(&s_->field, __atomic_load_n(&s_->field, __ATOMIC_RELAXED) + n_, \
+                             __ATOMIC_RELAXED);                                            \
+        else                                                                               \
+            __atomic_fetch_add(&rvm.stats.field, n_, __ATOMIC_RELAXED);                    \
+    } while (0)
 
 /* A segment known to this process. Never freed before rvm_terminate. */
 struct seg {

@@ -4,6 +4,7 @@
  */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -430,6 +431,75 @@ static void test_query_reports_log_empty(void **state)
     rvm_free_options(q);
 }
 
+/* Counts are kept per thread (src/stats.c): a thread's own, those of a
+ * thread still alive, those of exited threads, and none from before the
+ * last rvm_initialize. */
+struct stats_arg {
+    char *base;
+    int n;
+    pthread_barrier_t *park;    /* NULL: exit at once */
+};
+
+static void *stats_committer(void *p)
+{
+    struct stats_arg *a = p;
+    rvm_tid_t *tid = rvm_malloc_tid();
+    assert_non_null(tid);
+    for (int i = 0; i < a->n; i++) {
+        assert_rvm_ok(rvm_begin_transaction(tid, no_restore));
+        assert_rvm_ok(rvm_set_range(tid, a->base, 8));
+        assert_rvm_ok(rvm_set_range(tid, a->base + 64, 4));
+        assert_rvm_ok(rvm_end_transaction(tid, no_flush));
+    }
+    rvm_free_tid(tid);
+    if (a->park) {
+        pthread_barrier_wait(a->park); /* counted */
+        pthread_barrier_wait(a->park); /* RVM initialized again */
+        a->park = NULL;
+        stats_committer(a);
+    }
+    return NULL;
+}
+
+static void test_stats_count_every_thread(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = init_and_map(c, 1);
+    rvm_stats_t s0 = t_stats();
+    pthread_barrier_t park;
+    pthread_barrier_init(&park, NULL, 2);
+    struct stats_arg a[4];
+    pthread_t th[4];
+    for (int k = 0; k < 4; k++) {
+        a[k] = (struct stats_arg){r->vmaddr + 128 * k, 100 + k, k == 0 ? &park : NULL};
+        assert_int_equal(pthread_create(&th[k], NULL, stats_committer, &a[k]), 0);
+    }
+    for (int k = 1; k < 4; k++)
+        pthread_join(th[k], NULL);
+    pthread_barrier_wait(&park);
+    rvm_stats_t s1 = t_stats();
+    uint64_t n = 100 + 101 + 102 + 103;
+    assert_int_equal(s1.n_begin - s0.n_begin, n);
+    assert_int_equal(s1.n_no_flush_commit - s0.n_no_flush_commit, n);
+    assert_int_equal(s1.n_set_range - s0.n_set_range, 2 * n);
+    assert_int_equal(s1.bytes_set_range - s0.bytes_set_range, 12 * n);
+    assert_int_equal(s1.bytes_after_ranges - s0.bytes_after_ranges, 12 * n);
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, PS, 0);
+    rvm_stats_t s2 = t_stats();
+    assert_int_equal(s2.n_begin, 0);
+    assert_int_equal(s2.n_set_range, 0);
+    assert_int_equal(s2.bytes_set_range, 0);
+    a[0].base = r->vmaddr;
+    pthread_barrier_wait(&park);
+    pthread_join(th[0], NULL);
+    rvm_stats_t s3 = t_stats();
+    assert_int_equal(s3.n_begin, 100);
+    assert_int_equal(s3.n_no_flush_commit, 100);
+    assert_int_equal(s3.bytes_set_range, 1200);
+    pthread_barrier_destroy(&park);
+}
+
 static void test_get_stats_counters_move(void **state)
 {
     struct tctx *c = *state;
@@ -520,6 +590,7 @@ int main(void)
         T(test_query_counts_uncommitted_transactions),
         T(test_query_reports_log_empty),
         T(test_get_stats_counters_move),
+        T(test_stats_count_every_thread),
         T(test_no_flush_commits_become_durable_at_flush),
         /* last: a use-after-free here ends the program under ASan */
         T(test_stale_copy_of_a_tid_is_etid),

@@ -95,41 +95,80 @@ static void test_older_longer_range_shows_past_the_newer_one(void **state)
     merge_free(&m);
 }
 
+static unsigned char data[400][64];
+
+/* A random batch into m: some large enough for the radix sort, some small. */
+static void random_batch(struct merge *m, int iter)
+{
+    int n = rand() % (iter % 3 == 0 ? 400 : 40);
+    int kind = rand() % 4, nseg = 1 + rand() % SEGS;
+    for (int k = 0; k < n; k++) {
+        int seg = rand() % nseg;
+        int len = 1 + rand() % (kind == 0 ? 8 : 60);
+        int off = rand() % (SPAN - 64);
+        if (kind == 1 && k && rand() % 2) { /* rewrite an earlier start */
+            seg = (int)m->in[rand() % k].seg;
+            off = (int)m->in[rand() % k].off;
+            if (off + len > SPAN)
+                len = SPAN - off;
+        }
+        if (kind == 2) { /* aligned records, adjacent or equal */
+            off = (rand() % ((SPAN - 64) / 16)) * 16;
+            len = 16;
+        }
+        for (int b = 0; b < len; b++)
+            data[k][b] = (unsigned char)rand();
+        assert_int_equal(merge_add(m, (uint64_t)seg, (uint64_t)off, (uint64_t)len, data[k]), 0);
+    }
+}
+
 static void test_random_batches_match_a_byte_model(void **state)
 {
     (void)state;
-    static unsigned char data[400][64];
     static struct model md;
     srand(7);
     for (int iter = 0; iter < 3000; iter++) {
         struct merge m;
         merge_init(&m);
-        /* Some batches large enough for the radix sort, some small. */
-        int n = rand() % (iter % 3 == 0 ? 400 : 40);
-        int kind = rand() % 4, nseg = 1 + rand() % SEGS;
-        for (int k = 0; k < n; k++) {
-            int seg = rand() % nseg;
-            int len = 1 + rand() % (kind == 0 ? 8 : 60);
-            int off = rand() % (SPAN - 64);
-            if (kind == 1 && k && rand() % 2) { /* rewrite an earlier start */
-                seg = (int)m.in[rand() % k].seg;
-                off = (int)m.in[rand() % k].off;
-                if (off + len > SPAN)
-                    len = SPAN - off;
-            }
-            if (kind == 2) { /* aligned records, adjacent or equal */
-                off = (rand() % ((SPAN - 64) / 16)) * 16;
-                len = 16;
-            }
-            for (int b = 0; b < len; b++)
-                data[k][b] = (unsigned char)rand();
-            assert_int_equal(merge_add(&m, (uint64_t)seg, (uint64_t)off, (uint64_t)len, data[k]), 0);
-        }
+        random_batch(&m, iter);
         model_build(&md, &m);
         assert_int_equal(merge_sort(&m), 0);
         check_against_model(&m, &md);
         merge_free(&m);
     }
+}
+
+/* The log's leader keeps one merge for all its write-outs: nothing of a
+ * batch (pieces, byte count, key width, hash slots) may leak into the
+ * next, whatever their sizes. */
+static void test_reset_merge_serves_batch_after_batch(void **state)
+{
+    (void)state;
+    static struct model md;
+    struct merge m;
+    merge_init(&m);
+    srand(11);
+    for (int iter = 0; iter < 3000; iter++) {
+        merge_reset(&m);
+        assert_int_equal(m.nin, 0);
+        assert_int_equal(m.np, 0);
+        assert_int_equal(m.bytes, 0);
+        random_batch(&m, iter);
+        model_build(&md, &m);
+        assert_int_equal(merge_sort(&m), 0);
+        check_against_model(&m, &md);
+    }
+    /* A huge batch's memory is not kept for the next one. */
+    merge_reset(&m);
+    for (size_t k = 0; k <= MERGE_KEEP; k++)
+        assert_int_equal(merge_add(&m, 0, 8 * (uint64_t)k, 8, data[0]), 0);
+    assert_int_equal(merge_sort(&m), 0);
+    assert_int_equal(m.np, MERGE_KEEP + 1);
+    merge_reset(&m);
+    assert_null(m.in);
+    assert_null(m.keys);
+    assert_int_equal(m.incap, 0);
+    merge_free(&m);
 }
 
 int main(void)
@@ -138,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_record_rewritten_many_times_keeps_newest_value),
         cmocka_unit_test(test_older_longer_range_shows_past_the_newer_one),
         cmocka_unit_test(test_random_batches_match_a_byte_model),
+        cmocka_unit_test(test_reset_merge_serves_batch_after_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
