@@ -83,7 +83,10 @@ static rvm_return_t page_span(void *addr, rvm_length_t len, struct region **out,
     return RVM_SUCCESS;
 }
 
-rvm_return_t rvm_zero_pages(void *addr, rvm_length_t len)
+/* Runs op on the page span of [addr, addr + len) with regions_lock held for
+ * writing: both operations replace mappings under the region's readers. */
+static rvm_return_t page_op(void *addr, rvm_length_t len,
+                            rvm_return_t (*op)(struct region *, size_t, size_t))
 {
     rvm_return_t ret = rvm_check_init();
     if (ret)
@@ -92,47 +95,54 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t len)
     size_t lo, hi;
     pthread_rwlock_wrlock(&rvm.regions_lock);
     ret = page_span(addr, len, &r, &lo, &hi);
-    /* New pages would not be write-protected. */
-    if (ret == RVM_SUCCESS && auto_armed())
-        ret = RVM_EMODE;
-    if (ret == RVM_SUCCESS && lo < hi) {
-        /* The span grows first: if the mapping below fails half way, some
-         * pages may be anonymous already. */
-        if (r->zero_lo == r->zero_hi) {
-            r->zero_lo = lo;
-            r->zero_hi = hi;
-        } else {
-            r->zero_lo = lo < r->zero_lo ? lo : r->zero_lo;
-            r->zero_hi = hi > r->zero_hi ? hi : r->zero_hi;
-        }
-        __atomic_store_n(&r->dirty, true, __ATOMIC_RELAXED);
-        if (mmap(r->vmaddr + lo, hi - lo, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED | MAP_POPULATE,
-                 -1, 0) == MAP_FAILED) {
-            rvm_set_errmsg("cannot map zero pages: %s", strerror(errno));
-            ret = RVM_ENO_MEMORY;
-        }
-    }
+    if (ret == RVM_SUCCESS)
+        ret = op(r, lo, hi);
     pthread_rwlock_unlock(&rvm.regions_lock);
     return ret;
 }
 
+static rvm_return_t zero_span(struct region *r, size_t lo, size_t hi)
+{
+    /* New pages would not be write-protected. */
+    if (auto_armed())
+        return RVM_EMODE;
+    if (lo == hi)
+        return RVM_SUCCESS;
+    /* The span grows first: if the mapping below fails half way, some pages
+     * may be anonymous already. */
+    if (r->zero_lo == r->zero_hi) {
+        r->zero_lo = lo;
+        r->zero_hi = hi;
+    } else {
+        r->zero_lo = lo < r->zero_lo ? lo : r->zero_lo;
+        r->zero_hi = hi > r->zero_hi ? hi : r->zero_hi;
+    }
+    __atomic_store_n(&r->dirty, true, __ATOMIC_RELAXED);
+    if (mmap(r->vmaddr + lo, hi - lo, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED | MAP_POPULATE,
+             -1, 0) == MAP_FAILED) {
+        rvm_set_errmsg("cannot map zero pages: %s", strerror(errno));
+        return RVM_ENO_MEMORY;
+    }
+    return RVM_SUCCESS;
+}
+
+static rvm_return_t release_span(struct region *r, size_t lo, size_t hi)
+{
+    int rc = lo < hi ? region_drop(r, lo, hi) : 0;
+    if (rc < 0) {
+        rvm_set_errmsg("cannot drop private pages: %s", strerror(-rc));
+        return RVM_EIO;
+    }
+    return RVM_SUCCESS;
+}
+
+rvm_return_t rvm_zero_pages(void *addr, rvm_length_t len)
+{
+    return page_op(addr, len, zero_span);
+}
+
 rvm_return_t rvm_release_pages(void *addr, rvm_length_t len)
 {
-    rvm_return_t ret = rvm_check_init();
-    if (ret)
-        return ret;
-    struct region *r;
-    size_t lo, hi;
-    pthread_rwlock_wrlock(&rvm.regions_lock);
-    ret = page_span(addr, len, &r, &lo, &hi);
-    if (ret == RVM_SUCCESS && lo < hi) {
-        int rc = region_drop(r, lo, hi);
-        if (rc < 0) {
-            rvm_set_errmsg("cannot drop private pages: %s", strerror(-rc));
-            ret = RVM_EIO;
-        }
-    }
-    pthread_rwlock_unlock(&rvm.regions_lock);
-    return ret;
+    return page_op(addr, len, release_span);
 }

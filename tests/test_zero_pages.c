@@ -50,6 +50,17 @@ static rvm_tid_t *hold_region(struct tctx *c, char *base)
     return tid;
 }
 
+/* Pages 4..11 of the region made zero pages, and 8 pages of data of the
+ * given seed to commit there (the caller frees it). */
+static unsigned char *zero_eight_pages(char *base, unsigned seed)
+{
+    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
+    unsigned char *data = malloc(8 * PS);
+    assert_non_null(data);
+    t_fill(data, 8 * PS, seed);
+    return data;
+}
+
 static void test_zero_pages_replace_the_files_until_released(void **state)
 {
     struct tctx *c = *state;
@@ -90,10 +101,7 @@ static void test_truncation_release_keeps_bytes_of_zero_pages(void **state)
     struct tctx *c = *state;
     rvm_region_t *r = setup(c);
     char *base = r->vmaddr;
-    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
-    unsigned char *data = malloc(8 * PS);
-    assert_non_null(data);
-    t_fill(data, 8 * PS, 5);
+    unsigned char *data = zero_eight_pages(base, 5);
     t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
     assert_rvm_ok(rvm_truncate()); /* nothing left in the log: copies go */
     assert_true(t_check_fill(base + 4 * PS, 8 * PS, 5));
@@ -110,10 +118,7 @@ static void test_partial_release_keeps_other_zero_pages(void **state)
     struct tctx *c = *state;
     rvm_region_t *r = setup(c);
     char *base = r->vmaddr;
-    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
-    unsigned char *data = malloc(8 * PS);
-    assert_non_null(data);
-    t_fill(data, 8 * PS, 9);
+    unsigned char *data = zero_eight_pages(base, 9);
     rvm_tid_t *tid = t_tid(c);
     assert_rvm_ok(rvm_begin_transaction(tid, restore));
     assert_rvm_ok(rvm_modify_bytes(tid, base + 4 * PS, data, 2 * PS));
