@@ -482,8 +482,13 @@ static void gather(struct rvm_log *L)
  * the next force covers them.  A record is acknowledged only after a
  * force that began after it and everything before it were written.
  * True when the caller should give writeback_hint once mu is released.
+ *
+ * The waiters are woken here, or with wake_later by the caller once it
+ * has released mu: woken under mu, each of them ran into the held mutex,
+ * slept again and needed a second wake-up when the leader let go of it,
+ * two context switches per commit of the group right after the force.
  */
-static bool lead(struct rvm_log *L, bool must_force)
+static bool lead(struct rvm_log *L, bool must_force, bool wake_later)
 {
     L->leader = true;
     struct log_img *batch = L->qh;
@@ -627,7 +632,8 @@ static bool lead(struct rvm_log *L, bool must_force)
         L->trunc_wanted = true;
         pthread_cond_signal(&L->tcond);
     }
-    pthread_cond_broadcast(&L->cond);
+    if (!wake_later)
+        pthread_cond_broadcast(&L->cond);
     return hint && rc == 0;
 }
 
@@ -651,7 +657,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     for (size_t k = 0; k < img->nsegs; k++)
         img->segs[k]->queued++;
     int rc = 0;
-    bool hint = false;
+    bool hint = false, wake = false;
     /* After a failed sync of what recovery wrote no write-out can
      * succeed in this run: do not retry one (and coalesce the whole
      * queue) at every commit. */
@@ -670,12 +676,16 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
             while (L->leader && L->wthr_running)
                 pthread_cond_wait(&L->cond, &L->mu);
             if (!L->leader && L->q_bytes >= lim)
-                hint = lead(L, false); /* a failure leaves the commit queued for a later flush */
+                hint = lead(L, false, false); /* a failure leaves the commit queued for a later flush */
         }
     } else {
         L->q_waiters++;
         bool shared = false, gathered = false;
         while (img->state == IMG_QUEUED) {
+            if (wake) {
+                pthread_cond_broadcast(&L->cond); /* before this thread waits */
+                wake = false;
+            }
             if (L->leader || (L->gathering && L->q_waiters < L->gather_target)) {
                 shared = true;
                 pthread_cond_wait(&L->cond, &L->mu);
@@ -690,13 +700,16 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
                 gather(L);
                 continue;
             }
-            lead(L, true);
+            lead(L, true, true);
+            wake = true;
         }
         if (shared && img->state == IMG_DURABLE)
             STATS_ADD(n_group_commits, 1);
         rc = img->state == IMG_DURABLE ? 0 : img->err;
     }
     pthread_mutex_unlock(&L->mu);
+    if (wake)
+        pthread_cond_broadcast(&L->cond);
     if (hint)
         writeback_hint(L);
     return rc;
@@ -728,7 +741,7 @@ void *log_writer(void *arg)
         if (L->q_bytes < OPT(flush_buf_len))
             continue;
         uint64_t g = L->fail_gen;
-        if (lead(L, false)) {
+        if (lead(L, false, false)) {
             pthread_mutex_unlock(&L->mu);
             writeback_hint(L);
             pthread_mutex_lock(&L->mu);
@@ -759,7 +772,7 @@ int log_flush(struct rvm_log *L)
         if (!L->qh && !L->wh && !L->leader)
             break;
         if (!L->leader)
-            lead(L, true);
+            lead(L, true, false);
         else
             pthread_cond_wait(&L->cond, &L->mu);
     }
