@@ -59,11 +59,12 @@ struct rvm_log {
     size_t w_bytes;
     uint64_t w_nrec;            /* log records they were written as */
     uint64_t w_end;             /* tail after the last of them */
-    /* Group commit: a new leader may wait on gcond (initialized by
-     * log.c on first use) for the rest of the last group. */
-    pthread_cond_t gcond;
-    bool gcond_ready, gathering;
-    uint64_t last_group;        /* flush commits in the last flush batch */
+    /* Group commit: before it leads, a flush commit may wait on cond for
+     * the rest of its group (gathering; gather_gen tells one wait from
+     * the next). */
+    bool gathering;
+    uint64_t gather_gen;
+    uint64_t gather_target;     /* flush commits expected in the next group */
     uint64_t next_ticket, durable_ticket, fail_gen;
     bool leader, truncating;
     bool poisoned;              /* a write or force failed: log_heal first */

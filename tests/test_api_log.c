@@ -399,6 +399,96 @@ static void test_map_unmap_and_truncate_while_threads_commit(void **state)
     run_threads(c, KIB(128), 40, &ch);
 }
 
+/* Flush committers on their own slots, started together. */
+struct flusher {
+    pthread_t th;
+    int id, ncommits;
+    char *slot;
+    pthread_barrier_t *start;
+    rvm_return_t rc;
+};
+
+static void *flusher_run(void *arg)
+{
+    struct flusher *f = arg;
+    rvm_tid_t tid;
+    rvm_init_tid(&tid);
+    unsigned char buf[SLOT];
+    pthread_barrier_wait(f->start);
+    for (int i = 0; i < f->ncommits && f->rc == RVM_SUCCESS; i++) {
+        t_fill(buf, SLOT, (unsigned)(f->id * 10000 + i));
+        f->rc = rvm_begin_transaction(&tid, restore);
+        if (f->rc == RVM_SUCCESS)
+            f->rc = rvm_modify_bytes(&tid, f->slot, buf, SLOT);
+        if (f->rc == RVM_SUCCESS)
+            f->rc = rvm_end_transaction(&tid, flush);
+    }
+    return NULL;
+}
+
+static void run_flushers(struct flusher *f, int n, int ncommits, char *base)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        f[i] = (struct flusher){.id = i, .ncommits = ncommits,
+                                .slot = base + i * SLOT, .start = &start};
+        assert_int_equal(pthread_create(&f[i].th, NULL, flusher_run, &f[i]), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(f[i].th, NULL);
+        assert_rvm_ok(f[i].rc);
+    }
+    pthread_barrier_destroy(&start);
+}
+
+static void test_concurrent_flush_commits_share_forces(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, NTHREADS * SLOT / PS * PS + PS, 0);
+    struct flusher f[NTHREADS];
+    rvm_stats_t s0 = t_stats();
+    run_flushers(f, NTHREADS, 100, r->vmaddr);
+    rvm_stats_t s1 = t_stats();
+    assert_int_equal(s1.n_flush_commit - s0.n_flush_commit, NTHREADS * 100);
+    assert_true(s1.n_forces - s0.n_forces < s1.n_flush_commit - s0.n_flush_commit);
+    assert_true(s1.n_group_commits > s0.n_group_commits);
+    /* Every commit was acknowledged after its force: all are on disk. */
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, NTHREADS * SLOT / PS * PS + PS, 0);
+    for (int i = 0; i < NTHREADS; i++)
+        assert_true(t_check_fill(r->vmaddr + i * SLOT, SLOT, (unsigned)(i * 10000 + 99)));
+}
+
+static double now_sec(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* After a group of 8, a committer left alone must not keep waiting for
+ * the others: its groups shrink to one at once. */
+static void test_lone_committer_after_a_group_forces_each_commit(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, NTHREADS * SLOT / PS * PS + PS, 0);
+    struct flusher f[NTHREADS];
+    run_flushers(f, NTHREADS, 50, r->vmaddr);
+    rvm_stats_t s0 = t_stats();
+    double t0 = now_sec();
+    run_flushers(f, 1, 200, r->vmaddr);
+    double dt = now_sec() - t0;
+    rvm_stats_t s1 = t_stats();
+    /* Each commit is a group of its own after the first few. */
+    assert_true(s1.n_forces - s0.n_forces >= 195);
+    /* A gather is bounded by one force (2 ms at most); 200 commits that
+     * each waited in vain would take 2 x as long as their forces. */
+    assert_true(dt < 200 * 0.002 + 2.0);
+}
+
 static void test_one_transaction_over_a_hundred_segments(void **state)
 {
     struct tctx *c = *state;
@@ -451,6 +541,8 @@ int main(void)
         T(test_threads_commit_with_small_log_and_truncations),
         T(test_map_unmap_and_truncate_while_threads_commit),
         T(test_one_transaction_over_a_hundred_segments),
+        T(test_concurrent_flush_commits_share_forces),
+        T(test_lone_committer_after_a_group_forces_each_commit),
     };
     return cmocka_run_group_tests_name("librvm log", tests, NULL, NULL);
 }

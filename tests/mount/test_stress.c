@@ -21,7 +21,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,11 +141,106 @@ static void test_racing_mapped_transactions_neither_hang_nor_fail(void **state)
     close(fd);
 }
 
+#define FLUSHERS 4
+#define FLUSH_TXNS 150
+
+/* Flush commits through xattrs on a file of its own: begin, a 4 KiB
+ * pwrite, commit.  Exit status: 0, or the step that failed. */
+static int flusher(const char *path, int k)
+{
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return 20;
+    char buf[4096];
+    for (int i = 0; i < FLUSH_TXNS; i++) {
+        memset(buf, 'a' + (k + i) % 26, sizeof buf);
+        if (fsetxattr(fd, "user.rvm.txn", "begin", 5, 0) < 0)
+            return 21;
+        if (pwrite(fd, buf, sizeof buf, (off_t)(i % 8) * 4096) != sizeof buf)
+            return 22;
+        if (fsetxattr(fd, "user.rvm.txn", "commit", 6, 0) < 0)
+            return 23;
+    }
+    close(fd);
+    return 0;
+}
+
+/* A thread of the daemon allowed on one CPU only. */
+static bool daemon_thread_pinned(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool pinned = false;
+    for (struct dirent *e; !pinned && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[384], line[256];
+        snprintf(p, sizeof p, "%s/%s/status", dir, e->d_name);
+        FILE *f = fopen(p, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strncmp(line, "Cpus_allowed_list:", 18) == 0)
+                pinned = strpbrk(line + 18, ",-") == NULL;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return pinned;
+}
+
+/* Several writers' flush commits all land; over io_uring the daemon pins
+ * ring threads to their queue's CPU meanwhile (their requests overlap). */
+static void test_concurrent_flush_writers_commit_and_pin_ring_threads(void **state)
+{
+    (void)state;
+    char p[PATH_MAX];
+    pid_t pids[FLUSHERS];
+    for (int k = 0; k < FLUSHERS; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "flush%d", k);
+        rmount_path(&M, name, p);
+        pids[k] = fork();
+        if (pids[k] == 0)
+            _exit(flusher(p, k));
+        assert_true(pids[k] > 0);
+    }
+    bool pinned = false;
+    bool expect_pin = rmount_uring() && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    for (int k = 0; k < FLUSHERS; k++) {
+        int st;
+        while (waitpid(pids[k], &st, WNOHANG) == 0) {
+            pinned = pinned || daemon_thread_pinned(M.pid);
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    if (expect_pin)
+        assert_true(pinned);
+    for (int k = 0; k < FLUSHERS; k++) {
+        char name[32], buf[4096], want[4096];
+        snprintf(name, sizeof name, "flush%d", k);
+        int fd = open(rmount_path(&M, name, p), O_RDONLY);
+        assert_true(fd >= 0);
+        for (int i = FLUSH_TXNS - 8; i < FLUSH_TXNS; i++) {
+            memset(want, 'a' + (k + i) % 26, sizeof want);
+            assert_int_equal(pread(fd, buf, sizeof buf, (off_t)(i % 8) * 4096),
+                             sizeof buf);
+            assert_memory_equal(buf, want, sizeof buf);
+        }
+        close(fd);
+    }
+}
+
 int main(void)
 {
     rmount_require_fuse();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_racing_mapped_transactions_neither_hang_nor_fail),
+        cmocka_unit_test(test_concurrent_flush_writers_commit_and_pin_ring_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

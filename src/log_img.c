@@ -1,0 +1,109 @@
+/*
+ * log_img.c - the memory of commit images (struct log_img): a per-thread
+ * cache of blocks in a few size classes.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_impl.h"
+#include "rvm_internal.h"
+
+/*
+ * Images are recycled through a per-thread cache of blocks in a few size
+ * classes.  A no_flush commit's image is freed by the leader of its
+ * write-out, hundreds at a time and usually on the committing thread
+ * itself; malloc's per-thread caches hold a handful, so without this
+ * every commit went to malloc's slower bins and wrote to cold memory.
+ */
+struct img_block {
+    struct img_block *next;     /* in the cache */
+    size_t cap;                 /* bytes of the block, header included */
+    _Alignas(16) struct log_img img;
+};
+
+#define IMG_CLASS_MIN 10        /* 1 KiB: smaller blocks are rounded up */
+#define IMG_NCLASS 4            /* up to 8 KiB; larger images are not cached */
+#define IMG_CACHE_MAX (4u << 20) /* bytes a thread keeps */
+
+struct img_cache {
+    struct img_block *c[IMG_NCLASS];
+    size_t bytes;
+};
+/* initial-exec: no __tls_get_addr call per image (a few bytes of static TLS). */
+static __thread struct img_cache img_tls __attribute__((tls_model("initial-exec")));
+static __thread bool img_tls_keyed __attribute__((tls_model("initial-exec")));
+static pthread_key_t img_key;
+static pthread_once_t img_once = PTHREAD_ONCE_INIT;
+
+static void img_cache_drop(void *p)
+{
+    struct img_cache *ic = p;
+    for (int k = 0; k < IMG_NCLASS; k++)
+        while (ic->c[k]) {
+            struct img_block *b = ic->c[k];
+            ic->c[k] = b->next;
+            free(b);
+        }
+    ic->bytes = 0;
+}
+
+static void img_key_init(void)
+{
+    pthread_key_create(&img_key, img_cache_drop);
+}
+
+static int img_class(size_t bytes)
+{
+    for (int k = 0; k < IMG_NCLASS; k++)
+        if (bytes <= (size_t)1 << (IMG_CLASS_MIN + k))
+            return k;
+    return -1;
+}
+
+/* One allocation: the image, its segment list, then the record. */
+struct log_img *img_alloc(size_t len, size_t nsegs)
+{
+    size_t segs_off = (offsetof(struct img_block, img) + sizeof(struct log_img) + 7) & ~(size_t)7;
+    size_t buf_off = (segs_off + nsegs * sizeof(struct seg *) + 15) & ~(size_t)15;
+    size_t need = buf_off + len;
+    int k = img_class(need);
+    struct img_block *b = NULL;
+    if (k >= 0 && (b = img_tls.c[k]) != NULL) {
+        img_tls.c[k] = b->next;
+        img_tls.bytes -= b->cap;
+    } else {
+        size_t cap = k >= 0 ? (size_t)1 << (IMG_CLASS_MIN + k) : need;
+        b = malloc(cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+    }
+    struct log_img *img = &b->img;
+    memset(img, 0, sizeof *img);
+    img->segs = (struct seg **)((char *)b + segs_off);
+    img->buf = (unsigned char *)b + buf_off;
+    return img;
+}
+
+void img_free(struct log_img *img)
+{
+    if (!img)
+        return;
+    struct img_block *b = (struct img_block *)((char *)img - offsetof(struct img_block, img));
+    int k = img_class(b->cap);
+    if (k < 0 || img_tls.bytes + b->cap > IMG_CACHE_MAX) {
+        free(b);
+        return;
+    }
+    if (!img_tls_keyed) {
+        /* The key's destructor empties the cache when the thread exits. */
+        pthread_once(&img_once, img_key_init);
+        pthread_setspecific(img_key, &img_tls);
+        img_tls_keyed = true;
+    }
+    b->next = img_tls.c[k];
+    img_tls.c[k] = b;
+    img_tls.bytes += b->cap;
+}
