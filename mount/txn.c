@@ -356,13 +356,8 @@ int txn_commit(struct node *n, unsigned flags)
         txn_put(t);
         return -rvm_errno(rc);
     }
-    bool empty = t->ranges == 0;
     txn_retire(t);
     pthread_mutex_unlock(&t->mu);
-    /* LIBRVM_BUGS 1: a flush commit without ranges does not force the
-     * no_flush commits before it; after this flush they are durable. */
-    if (empty && !(flags & RVMFS_NO_FLUSH))
-        rvm_flush();
     txn_detach(t, DETACH_COMMIT);
     txn_put(t); /* the table's */
     txn_put(t);

@@ -569,6 +569,23 @@ static void test_no_flush_commits_become_durable_at_flush(void **state)
     assert_memory_equal(r->vmaddr, "0123456789", 10);
 }
 
+/* A flush commit promises that every earlier commit is durable, even when it
+ * declared nothing of its own. */
+static void test_empty_flush_commit_forces_earlier_no_flush_commits(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = init_and_map(c, 1);
+    t_commit_bytes(r->vmaddr, "abc", 3, no_flush);
+    assert_true(t_stats().no_flush_pending > 0);
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    assert_int_equal(t_stats().no_flush_pending, 0);
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, PS, 0);
+    assert_memory_equal(r->vmaddr, "abc", 3);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int main(void)
@@ -592,6 +609,7 @@ int main(void)
         T(test_get_stats_counters_move),
         T(test_stats_count_every_thread),
         T(test_no_flush_commits_become_durable_at_flush),
+        T(test_empty_flush_commit_forces_earlier_no_flush_commits),
         /* last: a use-after-free here ends the program under ASan */
         T(test_stale_copy_of_a_tid_is_etid),
     };
