@@ -97,6 +97,10 @@ static void *inval_main(void *arg)
 void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
 {
     struct inval *iv = calloc(1, sizeof(*iv));
+    /* Over io_uring the writeback goes to the queue of the CPU the inval
+     * thread runs on; a queue whose every entry waits here would hold it
+     * until the timeout. */
+    bool spared = wait && uring_wait_begin();
     pthread_mutex_lock(&n->mu);
     node_txn_ref(n);
     pthread_mutex_unlock(&n->mu);
@@ -106,6 +110,7 @@ void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
         free(iv);
         atomic_fetch_sub(&n->discard_wb, 1);
         node_txn_unref(n);
+        uring_wait_end(spared);
         return;
     }
     iv->ino = ino;
@@ -124,6 +129,7 @@ void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
         inval_release(iv);
     }
     pthread_mutex_unlock(&bg_mu);
+    uring_wait_end(spared);
 }
 
 static void *timer_main(void *arg)

@@ -201,6 +201,15 @@ void uring_start(bool go);
 void uring_quiesce(void);
 void uring_stop(void);
 bool uring_reply(const struct iovec *iov, int count, ssize_t *res);
+/* Around a wait of a request handler for requests that the daemon itself
+ * triggers (an abort's invalidation writes pages back): on a ring thread,
+ * begin makes sure the handler's queue keeps an entry besides the waiting
+ * ones, registering a spare entry if needed (up to a few per queue; past
+ * them it says so and the wait may stall until its timeout).  begin
+ * returns whether end must be called; both take a short lock, any
+ * thread. */
+bool uring_wait_begin(void);
+void uring_wait_end(bool began);
 /* True while requests come over io_uring; *requests: answered so far. */
 bool uring_served(uint64_t *requests);
 

@@ -44,11 +44,13 @@
  * build's headers predate.
  */
 #include "daemon.h"
+#include "cpulist.h"
 
 #include <errno.h>
 #include <linux/fuse.h>
 #include <linux/io_uring.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,10 @@ struct uring_cmd_req {
 
 #define SQE_SIZE 128 /* IORING_SETUP_SQE128: the command needs the big SQE */
 #define WAIT_NS 200000000L /* how often an idle thread looks at `stopping` */
+/* Spare entries a queue may gain for handlers that wait on requests the
+ * daemon itself triggers (uring_wait_begin); one per such waiter. */
+#define SPARES 4
+#define RETRIES 50 /* of a transient failure (EINTR, EAGAIN), 2 ms apart */
 
 struct ring {
     int fd;
@@ -100,7 +106,11 @@ struct uent {
     struct ring r;
     pthread_t thr;
     bool thr_up;
+    bool first;                /* the first entry of its queue */
+    bool spare;                /* registered by uring_wait_begin */
+    int reg;                   /* 0 not yet, 1 registered, < 0 refused (U.mu) */
     unsigned qid;
+    uint32_t opcode;           /* of the request being handled */
     struct uring_req_header hdr;
     struct iovec iov[2];
     char *buf;                 /* one page of room, then the payload */
@@ -116,8 +126,13 @@ struct uent {
 
 static struct {
     struct uent *ents;
-    unsigned n;
+    unsigned n;       /* slots in ents: queues x (per + SPARES) */
+    unsigned per;     /* entries of a queue at the start */
     unsigned queues;
+    unsigned *live;   /* registered entries of each queue that still run (mu) */
+    unsigned *waiting; /* handlers of each queue in uring_wait_begin (mu) */
+    unsigned turn;    /* first entries registered so far, in queue order (mu) */
+    bool fallback;    /* the kernel refused a first entry: /dev/fuse (mu) */
     size_t payload;
     int devfd;
     struct fuse_session *se;
@@ -252,6 +267,58 @@ static int ring_wait(struct ring *r, int *res)
     }
 }
 
+static bool transient(int err)
+{
+    return err == EINTR || err == EAGAIN || err == EBUSY || err == ETIME;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Register e's entry: 0 once the kernel took it, else its -errno.  A
+ * refusal is completed at once, during the submission; a success only
+ * when the first request arrives, so a completion with a result >= 0 is
+ * left for the thread's loop.  Transient failures are retried. */
+static int ent_register(struct uent *e)
+{
+    struct ring *r = &e->r;
+    ring_push(r, URING_CMD_REGISTER, e->iov, e->qid, 0);
+    for (int tries = 0;; tries++) {
+        long n = sys_enter(r->fd, r->to_submit, 0, 0, NULL, 0);
+        if (n > 0)
+            r->to_submit -= (unsigned)n <= r->to_submit ? (unsigned)n : r->to_submit;
+        else if (n < 0 && !transient(errno))
+            return -errno;
+        unsigned head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
+        if (head != atomic_load_explicit(r->cq_tail, memory_order_acquire)) {
+            int res = r->cqes[head & r->cq_mask].res;
+            if (res >= 0)
+                return 0;
+            atomic_store_explicit(r->cq_head, head + 1, memory_order_release);
+            if (!transient(-res) || tries >= RETRIES)
+                return res;
+            ring_push(r, URING_CMD_REGISTER, e->iov, e->qid, 0);
+        } else if (r->to_submit == 0) {
+            return 0;
+        } else if (tries >= RETRIES) {
+            return -EAGAIN;
+        }
+        pause_ms(2);
+    }
+}
+
+/* Opcodes libfuse answers with no reply.  The kernel sends them over
+ * /dev/fuse today; should one come over a ring, its entry must still be
+ * committed, or it would wait for an answer that never comes. */
+static bool noreply(uint32_t opcode)
+{
+    return opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET ||
+           opcode == FUSE_INTERRUPT || opcode == FUSE_NOTIFY_REPLY;
+}
+
 /* Hand one request to libfuse as /dev/fuse would have delivered it. */
 static void handle(struct uent *e)
 {
@@ -260,6 +327,7 @@ static void handle(struct uent *e)
     uint32_t psz = e->hdr.ent.payload_sz;
     size_t head = h.len >= sizeof(h) + psz ? h.len - sizeof(h) - psz : SIZE_MAX;
     atomic_store(&e->replied, false);
+    e->opcode = h.opcode;
     atomic_store(&e->unique, h.unique);
     if (head > URING_OP_IN_SZ || psz > U.payload) {
         /* Not what the kernel sends; answer it rather than hang it. */
@@ -280,6 +348,12 @@ static void handle(struct uent *e)
     cur = e;
     fuse_session_process_buf(U.se, &fb);
     cur = NULL;
+    if (!atomic_load(&e->replied) && noreply(h.opcode)) {
+        struct fuse_out_header oh = {.len = sizeof(oh), .unique = h.unique};
+        memcpy(e->hdr.in_out, &oh, sizeof(oh));
+        e->hdr.ent.payload_sz = 0;
+        atomic_store(&e->replied, true);
+    }
     if (!atomic_load(&e->replied)) {
         /* Answered later by another thread (an interrupted request). */
         pthread_mutex_lock(&e->mu);
@@ -335,6 +409,58 @@ static void place(struct uent *e)
         e->pin_failed = true;
 }
 
+/* An entry that ended on an error (not the connection's end).  A queue
+ * with no entry left would hold its CPU's requests forever: the daemon
+ * then stops as after SIGTERM, and the unmount ends those requests. */
+static void ent_lost(struct uent *e)
+{
+    pthread_mutex_lock(&U.mu);
+    bool last = --U.live[e->qid] == 0;
+    pthread_mutex_unlock(&U.mu);
+    if (last && !atomic_load(&U.stop) && !atomic_load(&U.draining)) {
+        say("io_uring: queue %u has no ring entry left; requests from CPU %u "
+            "would wait forever: ending the connection\n", e->qid, e->qid);
+        kill(getpid(), SIGTERM);
+    }
+}
+
+/* Register e, in an order that tells a refusal the kernel fell back on
+ * (the first entry of each queue, queue by queue: the rings are not all
+ * up yet, so the kernel turned io_uring off) from one that only costs an
+ * entry.  False: the thread ends. */
+static bool ent_join(struct uent *e)
+{
+    pthread_mutex_lock(&U.mu);
+    while (!U.fallback && !atomic_load(&U.stop) &&
+           (e->first ? U.turn < e->qid : U.turn < U.queues))
+        pthread_cond_wait(&U.cv, &U.mu);
+    bool go = !U.fallback && !atomic_load(&U.stop);
+    pthread_mutex_unlock(&U.mu);
+    if (!go)
+        return false;
+    int rc = ent_register(e);
+    pthread_mutex_lock(&U.mu);
+    e->reg = rc < 0 ? rc : 1;
+    if (rc == 0)
+        U.live[e->qid]++;
+    if (e->first) {
+        if (rc < 0) {
+            U.fallback = true;
+            atomic_store(&U.active, false);
+        }
+        U.turn++;
+    }
+    pthread_cond_broadcast(&U.cv);
+    pthread_mutex_unlock(&U.mu);
+    if (rc < 0 && e->first)
+        say("io_uring: the kernel refused the ring of queue %u: %s; requests "
+            "go over /dev/fuse\n", e->qid, strerror(-rc));
+    else if (rc < 0)
+        say("io_uring: the kernel refused an entry of queue %u: %s; the queue "
+            "has one fewer\n", e->qid, strerror(-rc));
+    return rc == 0;
+}
+
 static void *ent_main(void *arg)
 {
     struct uent *e = arg;
@@ -351,22 +477,36 @@ static void *ent_main(void *arg)
                                &e->cpus_allowed) != 0 ||
         e->qid >= CPU_SETSIZE || !CPU_ISSET(e->qid, &e->cpus_allowed))
         e->pin_failed = true;
-    ring_push(&e->r, URING_CMD_REGISTER, e->iov, e->qid, 0);
+    if (!ent_join(e))
+        return NULL;
+    uint64_t id = 0;
+    int again = 0;
     for (;;) {
         int res = 0;
         int w = ring_wait(&e->r, &res);
         if (w != 0) {
-            if (w < 0)
-                say("io_uring: queue %u: io_uring_enter: %s\n", e->qid, strerror(-w));
+            if (w < 0) {
+                say("io_uring: queue %u: io_uring_enter: %s; this entry stops\n",
+                    e->qid, strerror(-w));
+                ent_lost(e);
+            }
             break;
+        }
+        if (res < 0 && transient(-res) && id && again++ < RETRIES) {
+            pause_ms(2); /* the commit did not reach the kernel: again */
+            ring_push(&e->r, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
+            continue;
         }
         if (res < 0) {
             /* The connection's end (unmount, abort) ends the entry. */
-            if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED)
+            if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
                 say("io_uring: queue %u: %s; this entry stops\n", e->qid,
                     strerror(-res));
+                ent_lost(e);
+            }
             break;
         }
+        again = 0;
         /* Counted first: a user.rvm.stat read sees its own request. */
         atomic_fetch_add_explicit(&e->served, 1, memory_order_relaxed);
         if (atomic_fetch_add(&U.busy, 1) > 0)
@@ -377,23 +517,27 @@ static void *ent_main(void *arg)
             handle(e);
         atomic_fetch_sub(&U.busy, 1);
         place(e);
-        uint64_t id = atomic_exchange(&e->unique, 0);
+        id = atomic_exchange(&e->unique, 0);
         ring_push(&e->r, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
     }
     return NULL;
 }
 
+/* The kernel has a queue for every possible CPU (up to the highest). */
 static unsigned possible_cpus(void)
 {
+    char line[4096];
     FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
-    unsigned lo = 1, hi = 0;
-    int n = f ? fscanf(f, "%u-%u", &lo, &hi) : 0;
+    bool got = f && fgets(line, sizeof(line), f);
     if (f)
         fclose(f);
-    if (n == 1)
-        hi = lo;
-    if (n < 1 || lo != 0 || hi >= 1024)
+    unsigned hi;
+    int rc = got ? cpulist_parse(line, 4096, &hi) : -EIO;
+    if (rc < 0) {
+        say("io_uring: /sys/devices/system/cpu/possible: %s\n",
+            got ? "not a cpulist" : strerror(errno ? errno : EIO));
         return 0;
+    }
     return hi + 1;
 }
 
@@ -407,8 +551,23 @@ static void release_all(void)
         pthread_cond_destroy(&e->cv);
     }
     free(U.ents);
+    free(U.live);
+    free(U.waiting);
     U.ents = NULL;
+    U.live = U.waiting = NULL;
     U.n = 0;
+}
+
+/* Ring and buffer of slot e (its thread is started apart). */
+static int ent_setup(struct uent *e)
+{
+    size_t room = (size_t)sysconf(_SC_PAGESIZE);
+    e->buf = aligned_alloc(room, room + ((U.payload + room - 1) / room) * room);
+    if (!e->buf)
+        return -ENOMEM;
+    e->iov[0] = (struct iovec){&e->hdr, sizeof(e->hdr)};
+    e->iov[1] = (struct iovec){e->buf + room, U.payload};
+    return ring_open(&e->r);
 }
 
 bool uring_prepare(struct fuse_session *se, size_t payload)
@@ -419,29 +578,29 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
         return false;
     }
     unsigned per = fs.uring_threads ? fs.uring_threads : 1;
+    U.per = per;
     U.se = se;
     U.devfd = fuse_session_fd(se);
     U.payload = payload;
-    U.ents = calloc((size_t)U.queues * per, sizeof(*U.ents));
-    if (!U.ents)
-        return false;
-    size_t room = (size_t)sysconf(_SC_PAGESIZE);
-    int err = 0;
-    for (unsigned i = 0; i < U.queues * per && !err; i++) {
+    U.n = U.queues * (per + SPARES);
+    U.ents = calloc(U.n, sizeof(*U.ents));
+    U.live = calloc(U.queues, sizeof(*U.live));
+    U.waiting = calloc(U.queues, sizeof(*U.waiting));
+    int err = U.ents && U.live && U.waiting ? 0 : ENOMEM;
+    for (unsigned i = 0; U.ents && i < U.n; i++) {
         struct uent *e = &U.ents[i];
         e->r.fd = -1;
-        e->qid = i / per;
         pthread_mutex_init(&e->mu, NULL);
         pthread_cond_init(&e->cv, NULL);
-        U.n = i + 1;
-        e->buf = aligned_alloc(room, room + ((payload + room - 1) / room) * room);
-        if (!e->buf) {
-            err = ENOMEM;
-            break;
+        if (i < U.queues * per) {
+            e->qid = i / per;
+            e->first = i % per == 0;
+            if (!err)
+                err = -ent_setup(e);
+        } else {
+            e->qid = (i - U.queues * per) / SPARES;
+            e->spare = true;
         }
-        e->iov[0] = (struct iovec){&e->hdr, sizeof(e->hdr)};
-        e->iov[1] = (struct iovec){e->buf + room, payload};
-        err = -ring_open(&e->r);
     }
     if (err) {
         say("io_uring: cannot set up the rings: %s; using /dev/fuse\n", strerror(err));
@@ -449,7 +608,9 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
         return false;
     }
     U.go = 0;
-    for (unsigned i = 0; i < U.n; i++) {
+    U.turn = 0;
+    U.fallback = false;
+    for (unsigned i = 0; i < U.queues * per; i++) {
         err = pthread_create(&U.ents[i].thr, NULL, ent_main, &U.ents[i]);
         if (err) {
             say("io_uring: cannot start a thread: %s; using /dev/fuse\n", strerror(err));
@@ -473,16 +634,69 @@ void uring_start(bool go)
     pthread_cond_broadcast(&U.cv);
     pthread_mutex_unlock(&U.mu);
     if (go)
-        say("io_uring: %u queues x %u threads\n", U.queues, U.n / U.queues);
+        say("io_uring: %u queues x %u threads\n", U.queues, U.per);
+}
+
+/* A spare entry for queue q, registered before this returns (a request
+ * queued before the registration would not reach it).  Caller holds
+ * U.mu. */
+static bool spare_add(unsigned q)
+{
+    struct uent *e = NULL;
+    for (unsigned i = U.queues * U.per; i < U.n && !e; i++)
+        if (U.ents[i].qid == q && !U.ents[i].thr_up)
+            e = &U.ents[i];
+    if (!e || atomic_load(&U.stop))
+        return false;
+    if (ent_setup(e) < 0 || pthread_create(&e->thr, NULL, ent_main, e) != 0) {
+        ring_close(&e->r);
+        return false;
+    }
+    e->thr_up = true;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 2;
+    while (e->reg == 0 && !atomic_load(&U.stop) &&
+           pthread_cond_timedwait(&U.cv, &U.mu, &dl) != ETIMEDOUT)
+        ;
+    return e->reg > 0;
+}
+
+bool uring_wait_begin(void)
+{
+    struct uent *e = cur;
+    if (!e || !atomic_load(&U.active))
+        return false;
+    pthread_mutex_lock(&U.mu);
+    unsigned q = e->qid;
+    U.waiting[q]++;
+    /* Every other handler of the queue ends by itself; a waiter needs
+     * one entry besides the waiters to serve what it waits for. */
+    while (U.live[q] <= U.waiting[q]) {
+        if (!spare_add(q)) {
+            say("io_uring: no spare entry for queue %u; a wait there may "
+                "stall until its timeout\n", q);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&U.mu);
+    return true;
+}
+
+void uring_wait_end(bool began)
+{
+    if (!began)
+        return;
+    pthread_mutex_lock(&U.mu);
+    U.waiting[cur->qid]--;
+    pthread_mutex_unlock(&U.mu);
 }
 
 void uring_quiesce(void)
 {
     atomic_store(&U.draining, true);
-    while (atomic_load(&U.busy) > 0) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    while (atomic_load(&U.busy) > 0)
+        pause_ms(1);
 }
 
 void uring_stop(void)
@@ -523,6 +737,22 @@ static struct uent *find(uint64_t unique)
     return NULL;
 }
 
+/* A READ answer points into a segment's mapping, and a page that cannot
+ * be read in (an I/O error, a segment file cut short) would SIGBUS a
+ * memcpy.  Over /dev/fuse the kernel's copy from the writev fails the
+ * request with EIO instead; process_vm_readv of the daemon's own memory
+ * reports such a page as an error the same way. */
+static bool copy_safe(void *dst, const void *src, size_t len)
+{
+    struct iovec l = {dst, len}, r = {(void *)(uintptr_t)src, len};
+    ssize_t n = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+    if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+        memcpy(dst, src, len); /* a sandbox without it: as before */
+        return true;
+    }
+    return n == (ssize_t)len;
+}
+
 bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
 {
     if (!atomic_load_explicit(&U.active, memory_order_relaxed) || count < 1 ||
@@ -551,7 +781,17 @@ bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
             total = 0;
             break;
         }
-        memcpy(p + total, b, len);
+        if (i > 0 && e->opcode == FUSE_READ && len > 0) {
+            if (!copy_safe(p + total, b, len)) {
+                say("io_uring: a READ answer's bytes cannot be read (a "
+                    "damaged segment file?); EIO\n");
+                oh.error = -EIO;
+                total = 0;
+                break;
+            }
+        } else {
+            memcpy(p + total, b, len);
+        }
         total += len;
     }
     oh.len = (uint32_t)(sizeof(oh) + total);
