@@ -35,16 +35,27 @@
  * entry.  The kernel never moves a request to another CPU's queue, hence
  * several threads per queue (uring_threads).
  *
+ * A handler that waits for requests the daemon itself triggers (an
+ * abort waits for its invalidation, whose writeback the kernel queues on
+ * the inval thread's CPU) could otherwise hold the last free entry of
+ * that queue: such a wait first makes its queue keep an entry besides the
+ * waiting ones, registering a spare (uring_wait_begin).
+ *
  * Once the INIT reply asks for io_uring the kernel holds every request
  * until all queues have an entry, so everything that can fail (rings,
- * buffers, threads) is set up before the reply is sent; a REGISTER the
- * kernel refuses makes it fall back to /dev/fuse by itself.
+ * buffers, threads) is set up before the reply is sent.  A REGISTER the
+ * kernel refuses makes it fall back to /dev/fuse by itself, but only
+ * while some queue has no entry yet: hence the first entry of every
+ * queue registers first, queue by queue, and a refusal among those turns
+ * the transport off here too.  A queue whose entries all end on errors
+ * ends the connection.
  *
  * The wire structures are the kernel's ABI (protocol 7.42), which the
  * build's headers predate.
  */
 #include "daemon.h"
 #include "cpulist.h"
+#include "uring_ring.h"
 
 #include <errno.h>
 #include <linux/fuse.h>
@@ -78,29 +89,10 @@ struct uring_req_header {
     struct uring_ent_in_out ent;
 };
 
-struct uring_cmd_req {
-    uint64_t flags;
-    uint64_t commit_id;
-    uint16_t qid;
-    uint8_t padding[6];
-};
-
-#define SQE_SIZE 128 /* IORING_SETUP_SQE128: the command needs the big SQE */
-#define WAIT_NS 200000000L /* how often an idle thread looks at `stopping` */
 /* Spare entries a queue may gain for handlers that wait on requests the
  * daemon itself triggers (uring_wait_begin); one per such waiter. */
 #define SPARES 4
 #define RETRIES 50 /* of a transient failure (EINTR, EAGAIN), 2 ms apart */
-
-struct ring {
-    int fd;
-    void *sq_map, *cq_map, *sqes;
-    size_t sq_len, cq_len, sqes_len;
-    _Atomic unsigned *sq_tail, *cq_head, *cq_tail;
-    unsigned *sq_array, sq_mask, cq_mask;
-    struct io_uring_cqe *cqes;
-    unsigned to_submit;
-};
 
 struct uent {
     struct ring r;
@@ -148,125 +140,6 @@ static struct {
 
 static _Thread_local struct uent *cur;
 
-static long sys_setup(unsigned entries, struct io_uring_params *p)
-{
-    return syscall(__NR_io_uring_setup, entries, p);
-}
-
-static long sys_enter(int fd, unsigned submit, unsigned min, unsigned flags,
-                      void *arg, size_t argsz)
-{
-    return syscall(__NR_io_uring_enter, fd, submit, min, flags, arg, argsz);
-}
-
-static void ring_close(struct ring *r)
-{
-    if (r->sqes && r->sqes != MAP_FAILED)
-        munmap(r->sqes, r->sqes_len);
-    if (r->cq_map && r->cq_map != MAP_FAILED && r->cq_map != r->sq_map)
-        munmap(r->cq_map, r->cq_len);
-    if (r->sq_map && r->sq_map != MAP_FAILED)
-        munmap(r->sq_map, r->sq_len);
-    if (r->fd >= 0)
-        close(r->fd);
-    memset(r, 0, sizeof(*r));
-    r->fd = -1;
-}
-
-static int ring_open(struct ring *r)
-{
-    struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = IORING_SETUP_SQE128;
-    memset(r, 0, sizeof(*r));
-    r->fd = (int)sys_setup(4, &p);
-    if (r->fd < 0)
-        return -errno;
-    r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-    r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-    if (p.features & IORING_FEAT_SINGLE_MMAP) {
-        if (r->cq_len > r->sq_len)
-            r->sq_len = r->cq_len;
-        r->cq_len = r->sq_len;
-    }
-    r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE,
-                     MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
-    if (r->sq_map == MAP_FAILED)
-        goto fail;
-    r->cq_map = (p.features & IORING_FEAT_SINGLE_MMAP)
-                    ? r->sq_map
-                    : mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
-    if (r->cq_map == MAP_FAILED)
-        goto fail;
-    r->sqes_len = (size_t)p.sq_entries * SQE_SIZE;
-    r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
-    if (r->sqes == MAP_FAILED)
-        goto fail;
-    char *sq = r->sq_map, *cq = r->cq_map;
-    r->sq_tail = (_Atomic unsigned *)(void *)(sq + p.sq_off.tail);
-    r->sq_mask = *(unsigned *)(void *)(sq + p.sq_off.ring_mask);
-    r->sq_array = (unsigned *)(void *)(sq + p.sq_off.array);
-    r->cq_head = (_Atomic unsigned *)(void *)(cq + p.cq_off.head);
-    r->cq_tail = (_Atomic unsigned *)(void *)(cq + p.cq_off.tail);
-    r->cq_mask = *(unsigned *)(void *)(cq + p.cq_off.ring_mask);
-    r->cqes = (struct io_uring_cqe *)(void *)(cq + p.cq_off.cqes);
-    return 0;
-fail:;
-    int e = errno;
-    ring_close(r);
-    return -e;
-}
-
-/* Queue one FUSE command; it goes to the kernel with the next wait. */
-static void ring_push(struct ring *r, uint32_t op, const struct iovec *iov,
-                      unsigned qid, uint64_t commit_id)
-{
-    unsigned tail = atomic_load_explicit(r->sq_tail, memory_order_relaxed);
-    unsigned idx = tail & r->sq_mask;
-    struct io_uring_sqe *s = (void *)((char *)r->sqes + (size_t)idx * SQE_SIZE);
-    memset(s, 0, SQE_SIZE);
-    s->opcode = IORING_OP_URING_CMD;
-    s->fd = U.devfd;
-    s->cmd_op = op;
-    if (iov) {
-        s->addr = (uint64_t)(uintptr_t)iov;
-        s->len = 2;
-    }
-    struct uring_cmd_req c = {.commit_id = commit_id, .qid = (uint16_t)qid};
-    memcpy(s->cmd, &c, sizeof(c));
-    r->sq_array[idx] = idx;
-    atomic_store_explicit(r->sq_tail, tail + 1, memory_order_release);
-    r->to_submit++;
-}
-
-/* Submit what is queued and wait for one completion: its result, or 1
- * when the daemon is stopping. */
-static int ring_wait(struct ring *r, int *res)
-{
-    for (;;) {
-        unsigned head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
-        if (head != atomic_load_explicit(r->cq_tail, memory_order_acquire)) {
-            *res = r->cqes[head & r->cq_mask].res;
-            atomic_store_explicit(r->cq_head, head + 1, memory_order_release);
-            return 0;
-        }
-        if (atomic_load(&U.stop) && r->to_submit == 0)
-            return 1;
-        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = WAIT_NS};
-        struct io_uring_getevents_arg a = {.ts = (uint64_t)(uintptr_t)&ts};
-        long n = sys_enter(r->fd, r->to_submit, 1,
-                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &a,
-                           sizeof(a));
-        if (n > 0)
-            r->to_submit -= (unsigned)n <= r->to_submit ? (unsigned)n : r->to_submit;
-        else if (n < 0 && errno != ETIME && errno != EINTR && errno != EBUSY &&
-                 errno != EAGAIN)
-            return -errno;
-    }
-}
-
 static bool transient(int err)
 {
     return err == EINTR || err == EAGAIN || err == EBUSY || err == ETIME;
@@ -285,9 +158,9 @@ static void pause_ms(long ms)
 static int ent_register(struct uent *e)
 {
     struct ring *r = &e->r;
-    ring_push(r, URING_CMD_REGISTER, e->iov, e->qid, 0);
+    ring_push(r, U.devfd, URING_CMD_REGISTER, e->iov, e->qid, 0);
     for (int tries = 0;; tries++) {
-        long n = sys_enter(r->fd, r->to_submit, 0, 0, NULL, 0);
+        long n = ring_enter(r->fd, r->to_submit, 0, 0, NULL, 0);
         if (n > 0)
             r->to_submit -= (unsigned)n <= r->to_submit ? (unsigned)n : r->to_submit;
         else if (n < 0 && !transient(errno))
@@ -300,7 +173,7 @@ static int ent_register(struct uent *e)
             atomic_store_explicit(r->cq_head, head + 1, memory_order_release);
             if (!transient(-res) || tries >= RETRIES)
                 return res;
-            ring_push(r, URING_CMD_REGISTER, e->iov, e->qid, 0);
+            ring_push(r, U.devfd, URING_CMD_REGISTER, e->iov, e->qid, 0);
         } else if (r->to_submit == 0) {
             return 0;
         } else if (tries >= RETRIES) {
@@ -483,7 +356,7 @@ static void *ent_main(void *arg)
     int again = 0;
     for (;;) {
         int res = 0;
-        int w = ring_wait(&e->r, &res);
+        int w = ring_wait(&e->r, &U.stop, &res);
         if (w != 0) {
             if (w < 0) {
                 say("io_uring: queue %u: io_uring_enter: %s; this entry stops\n",
@@ -494,7 +367,7 @@ static void *ent_main(void *arg)
         }
         if (res < 0 && transient(-res) && id && again++ < RETRIES) {
             pause_ms(2); /* the commit did not reach the kernel: again */
-            ring_push(&e->r, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
+            ring_push(&e->r, U.devfd, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
             continue;
         }
         if (res < 0) {
@@ -518,7 +391,7 @@ static void *ent_main(void *arg)
         atomic_fetch_sub(&U.busy, 1);
         place(e);
         id = atomic_exchange(&e->unique, 0);
-        ring_push(&e->r, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
+        ring_push(&e->r, U.devfd, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
     }
     return NULL;
 }
