@@ -324,38 +324,6 @@ static void seq_fill(uint64_t *buf, size_t bs)
         buf[i] = 0x0101010101010101ull * (i % 251 + 1);
 }
 
-/* SEQ_MIB 1 MiB write()s of the same bytes rvmfs gets, fsync at the end,
- * to a plain file on the same filesystem: dd bs=1M conv=fsync, without
- * dd's /dev/zero.  MB/s, or -1. */
-static double run_plain(void)
-{
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s/dd", env.plain);
-    size_t bs = 1u << 20;
-    uint64_t *buf = malloc(bs);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (!buf || fd < 0) {
-        free(buf);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    seq_fill(buf, bs);
-    double t0 = sc_now();
-    int err = 0;
-    for (uint64_t k = 0; k < opt.seq_mib && !err; k++) {
-        buf[0] = k + 1;
-        err = write(fd, buf, bs) != (ssize_t)bs;
-    }
-    err |= fsync(fd) < 0;
-    double t = sc_now() - t0;
-    close(fd);
-    free(buf);
-    unlink(path);
-    sync();
-    return err ? -1 : (double)(opt.seq_mib << 20) / t / 1e6;
-}
-
 /* The daemon's CPU time so far (user + system), in seconds. */
 static double daemon_cpu(void)
 {
@@ -391,20 +359,26 @@ static void daemon_wait_idle(void)
 
 static double seq_cpu0; /* the daemon's CPU when the last run began */
 
-static double run_rvmfs(struct sc_mem *m, double *cpu)
+/* SEQ_MIB 1 MiB write()s of non-zero bytes to a new file at path, then
+ * fsync; the file is removed after.  With m, the daemon's memory is
+ * sampled and *cpu gets its CPU time over the run.  MB/s, or -1. */
+static double seq_write(const char *path, struct sc_mem *m, double *cpu)
 {
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s/seq", env.mnt);
     size_t bs = 1u << 20;
     uint64_t *buf = malloc(bs);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!buf || fd < 0) {
         free(buf);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     seq_fill(buf, bs);
-    sc_mem_start(env.daemon_pid, m);
-    double c0 = seq_cpu0 = daemon_cpu();
+    double c0 = 0;
+    if (m) {
+        sc_mem_start(env.daemon_pid, m);
+        c0 = seq_cpu0 = daemon_cpu();
+    }
     double t0 = sc_now();
     int err = 0;
     for (uint64_t k = 0; k < opt.seq_mib && !err; k++) {
@@ -413,13 +387,32 @@ static double run_rvmfs(struct sc_mem *m, double *cpu)
     }
     err |= fsync(fd) < 0;
     double t = sc_now() - t0;
-    *cpu = daemon_cpu() - c0;
-    sc_mem_stop();
+    if (m) {
+        *cpu = daemon_cpu() - c0;
+        sc_mem_stop();
+    }
     close(fd);
     free(buf);
     unlink(path);
     sync();
     return err ? -1 : (double)(opt.seq_mib << 20) / t / 1e6;
+}
+
+/* SEQ_MIB 1 MiB write()s of the same bytes rvmfs gets, fsync at the end,
+ * to a plain file on the same filesystem: dd bs=1M conv=fsync, without
+ * dd's /dev/zero.  MB/s, or -1. */
+static double run_plain(void)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/dd", env.plain);
+    return seq_write(path, NULL, NULL);
+}
+
+static double run_rvmfs(struct sc_mem *m, double *cpu)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/seq", env.mnt);
+    return seq_write(path, m, cpu);
 }
 
 static int cmp_double(const void *a, const void *b)
