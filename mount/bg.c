@@ -13,6 +13,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,29 @@ static void size_push(fuse_ino_t ino, struct node *n)
     fuse_lowlevel_notify_store(fs.se, ino, (off_t)start, &bv, 0);
 }
 
+/* The invalidation writes back the aborted transaction's dirty mapped
+ * pages as WRITE requests, and the handler of the abort (over io_uring,
+ * one of its queue's entries) waits until they are done: with every entry
+ * of the queue the kernel picks taken by such waiters, the writeback would
+ * wait for an entry that never comes.  Run where an entry is free.
+ * *home: the thread's CPUs before, when it moved (true). */
+static bool inval_place(cpu_set_t *home)
+{
+    int q = uring_idle_queue();
+    if (q < 0 || q >= CPU_SETSIZE ||
+        pthread_getaffinity_np(pthread_self(), sizeof(*home), home) != 0 ||
+        !CPU_ISSET(q, home))
+        return false;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(q, &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+}
+
 static void *inval_main(void *arg)
 {
     (void)arg;
+    cpu_set_t home;
     rcu_thread_online();
     pthread_mutex_lock(&bg_mu);
     for (;;) {
@@ -80,7 +101,10 @@ static void *inval_main(void *arg)
         /* Returns once the kernel dropped the pages; their writeback (aborted
          * bytes) reached the write handler, which discarded it. */
         if (!atomic_load(&fs.stopping) && fs.se) {
+            bool moved = inval_place(&home);
             fuse_lowlevel_notify_inval_inode(fs.se, iv->ino, 0, 0);
+            if (moved)
+                pthread_setaffinity_np(pthread_self(), sizeof(home), &home);
             size_push(iv->ino, iv->n);
         }
         atomic_fetch_sub(&iv->n->discard_wb, 1);
@@ -97,10 +121,6 @@ static void *inval_main(void *arg)
 void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
 {
     struct inval *iv = calloc(1, sizeof(*iv));
-    /* Over io_uring the writeback goes to the queue of the CPU the inval
-     * thread runs on; a queue whose every entry waits here would hold it
-     * until the timeout. */
-    bool spared = wait && uring_wait_begin();
     pthread_mutex_lock(&n->mu);
     node_txn_ref(n);
     pthread_mutex_unlock(&n->mu);
@@ -110,7 +130,6 @@ void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
         free(iv);
         atomic_fetch_sub(&n->discard_wb, 1);
         node_txn_unref(n);
-        uring_wait_end(spared);
         return;
     }
     iv->ino = ino;
@@ -129,7 +148,6 @@ void bg_invalidate(fuse_ino_t ino, struct node *n, bool wait)
         inval_release(iv);
     }
     pthread_mutex_unlock(&bg_mu);
-    uring_wait_end(spared);
 }
 
 static void *timer_main(void *arg)

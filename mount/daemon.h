@@ -201,15 +201,13 @@ void uring_start(bool go);
 void uring_quiesce(void);
 void uring_stop(void);
 bool uring_reply(const struct iovec *iov, int count, ssize_t *res);
-/* Around a wait of a request handler for requests that the daemon itself
- * triggers (an abort's invalidation writes pages back): on a ring thread,
- * begin makes sure the handler's queue keeps an entry besides the waiting
- * ones, registering a spare entry if needed (up to a few per queue; past
- * them it says so and the wait may stall until its timeout).  begin
- * returns whether end must be called; both take a short lock, any
- * thread. */
-bool uring_wait_begin(void);
-void uring_wait_end(bool began);
+/* The CPU whose queue has the most entries waiting for a request, -1 if
+ * none has one (or not over io_uring).  The kernel queues a request on the
+ * queue of the CPU its sender runs on; a daemon thread that makes the
+ * kernel send requests and waits for them (an invalidation writes back
+ * dirty pages) runs there, rather than on a queue whose every entry may be
+ * a handler waiting for that very thread. */
+int uring_idle_queue(void);
 /* True while requests come over io_uring; *requests: answered so far. */
 bool uring_served(uint64_t *requests);
 

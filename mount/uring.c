@@ -35,33 +35,20 @@
  * entry.  The kernel never moves a request to another CPU's queue, hence
  * several threads per queue (uring_threads).
  *
- * A handler that waits for requests the daemon itself triggers (an
- * abort waits for its invalidation, whose writeback the kernel queues on
- * the inval thread's CPU) could otherwise hold the last free entry of
- * that queue: such a wait first makes its queue keep an entry besides the
- * waiting ones, registering a spare (uring_wait_begin).
- *
  * Once the INIT reply asks for io_uring the kernel holds every request
  * until all queues have an entry, so everything that can fail (rings,
- * buffers, threads) is set up before the reply is sent.  A REGISTER the
- * kernel refuses makes it fall back to /dev/fuse by itself, but only
- * while some queue has no entry yet: hence the first entry of every
- * queue registers first, queue by queue, and a refusal among those turns
- * the transport off here too.  A queue whose entries all end on errors
- * ends the connection.
+ * buffers, threads) is set up before the reply is sent; a REGISTER the
+ * kernel refuses makes it fall back to /dev/fuse by itself.
  *
  * The wire structures are the kernel's ABI (protocol 7.42), which the
  * build's headers predate.
  */
 #include "daemon.h"
-#include "cpulist.h"
-#include "uring_ring.h"
 
 #include <errno.h>
 #include <linux/fuse.h>
 #include <linux/io_uring.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,20 +76,31 @@ struct uring_req_header {
     struct uring_ent_in_out ent;
 };
 
-/* Spare entries a queue may gain for handlers that wait on requests the
- * daemon itself triggers (uring_wait_begin); one per such waiter. */
-#define SPARES 4
-#define RETRIES 50 /* of a transient failure (EINTR, EAGAIN), 2 ms apart */
+struct uring_cmd_req {
+    uint64_t flags;
+    uint64_t commit_id;
+    uint16_t qid;
+    uint8_t padding[6];
+};
+
+#define SQE_SIZE 128 /* IORING_SETUP_SQE128: the command needs the big SQE */
+#define WAIT_NS 200000000L /* how often an idle thread looks at `stopping` */
+
+struct ring {
+    int fd;
+    void *sq_map, *cq_map, *sqes;
+    size_t sq_len, cq_len, sqes_len;
+    _Atomic unsigned *sq_tail, *cq_head, *cq_tail;
+    unsigned *sq_array, sq_mask, cq_mask;
+    struct io_uring_cqe *cqes;
+    unsigned to_submit;
+};
 
 struct uent {
     struct ring r;
     pthread_t thr;
     bool thr_up;
-    bool first;                /* the first entry of its queue */
-    bool spare;                /* registered by uring_wait_begin */
-    int reg;                   /* 0 not yet, 1 registered, < 0 refused (U.mu) */
     unsigned qid;
-    uint32_t opcode;           /* of the request being handled */
     struct uring_req_header hdr;
     struct iovec iov[2];
     char *buf;                 /* one page of room, then the payload */
@@ -118,13 +116,8 @@ struct uent {
 
 static struct {
     struct uent *ents;
-    unsigned n;       /* slots in ents: queues x (per + SPARES) */
-    unsigned per;     /* entries of a queue at the start */
+    unsigned n;
     unsigned queues;
-    unsigned *live;   /* registered entries of each queue that still run (mu) */
-    unsigned *waiting; /* handlers of each queue in uring_wait_begin (mu) */
-    unsigned turn;    /* first entries registered so far, in queue order (mu) */
-    bool fallback;    /* the kernel refused a first entry: /dev/fuse (mu) */
     size_t payload;
     int devfd;
     struct fuse_session *se;
@@ -135,61 +128,129 @@ static struct {
     atomic_bool active;
     atomic_bool draining; /* the session loop has ended: answer ENOTCONN */
     atomic_int busy;      /* threads inside a request */
+    atomic_int *idle;     /* per queue: entries waiting for a request */
     _Atomic int64_t overlap_ms; /* when requests last overlapped (clock_ms) */
 } U = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local struct uent *cur;
 
-static bool transient(int err)
+static long sys_setup(unsigned entries, struct io_uring_params *p)
 {
-    return err == EINTR || err == EAGAIN || err == EBUSY || err == ETIME;
+    return syscall(__NR_io_uring_setup, entries, p);
 }
 
-static void pause_ms(long ms)
+static long sys_enter(int fd, unsigned submit, unsigned min, unsigned flags,
+                      void *arg, size_t argsz)
 {
-    struct timespec ts = {0, ms * 1000000L};
-    nanosleep(&ts, NULL);
+    return syscall(__NR_io_uring_enter, fd, submit, min, flags, arg, argsz);
 }
 
-/* Register e's entry: 0 once the kernel took it, else its -errno.  A
- * refusal is completed at once, during the submission; a success only
- * when the first request arrives, so a completion with a result >= 0 is
- * left for the thread's loop.  Transient failures are retried. */
-static int ent_register(struct uent *e)
+static void ring_close(struct ring *r)
 {
-    struct ring *r = &e->r;
-    ring_push(r, U.devfd, URING_CMD_REGISTER, e->iov, e->qid, 0);
-    for (int tries = 0;; tries++) {
-        long n = ring_enter(r->fd, r->to_submit, 0, 0, NULL, 0);
-        if (n > 0)
-            r->to_submit -= (unsigned)n <= r->to_submit ? (unsigned)n : r->to_submit;
-        else if (n < 0 && !transient(errno))
-            return -errno;
+    if (r->sqes && r->sqes != MAP_FAILED)
+        munmap(r->sqes, r->sqes_len);
+    if (r->cq_map && r->cq_map != MAP_FAILED && r->cq_map != r->sq_map)
+        munmap(r->cq_map, r->cq_len);
+    if (r->sq_map && r->sq_map != MAP_FAILED)
+        munmap(r->sq_map, r->sq_len);
+    if (r->fd >= 0)
+        close(r->fd);
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+}
+
+static int ring_open(struct ring *r)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SQE128;
+    memset(r, 0, sizeof(*r));
+    r->fd = (int)sys_setup(4, &p);
+    if (r->fd < 0)
+        return -errno;
+    r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        if (r->cq_len > r->sq_len)
+            r->sq_len = r->cq_len;
+        r->cq_len = r->sq_len;
+    }
+    r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+    if (r->sq_map == MAP_FAILED)
+        goto fail;
+    r->cq_map = (p.features & IORING_FEAT_SINGLE_MMAP)
+                    ? r->sq_map
+                    : mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+    if (r->cq_map == MAP_FAILED)
+        goto fail;
+    r->sqes_len = (size_t)p.sq_entries * SQE_SIZE;
+    r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (r->sqes == MAP_FAILED)
+        goto fail;
+    char *sq = r->sq_map, *cq = r->cq_map;
+    r->sq_tail = (_Atomic unsigned *)(void *)(sq + p.sq_off.tail);
+    r->sq_mask = *(unsigned *)(void *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(void *)(sq + p.sq_off.array);
+    r->cq_head = (_Atomic unsigned *)(void *)(cq + p.cq_off.head);
+    r->cq_tail = (_Atomic unsigned *)(void *)(cq + p.cq_off.tail);
+    r->cq_mask = *(unsigned *)(void *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(void *)(cq + p.cq_off.cqes);
+    return 0;
+fail:;
+    int e = errno;
+    ring_close(r);
+    return -e;
+}
+
+/* Queue one FUSE command; it goes to the kernel with the next wait. */
+static void ring_push(struct ring *r, uint32_t op, const struct iovec *iov,
+                      unsigned qid, uint64_t commit_id)
+{
+    unsigned tail = atomic_load_explicit(r->sq_tail, memory_order_relaxed);
+    unsigned idx = tail & r->sq_mask;
+    struct io_uring_sqe *s = (void *)((char *)r->sqes + (size_t)idx * SQE_SIZE);
+    memset(s, 0, SQE_SIZE);
+    s->opcode = IORING_OP_URING_CMD;
+    s->fd = U.devfd;
+    s->cmd_op = op;
+    if (iov) {
+        s->addr = (uint64_t)(uintptr_t)iov;
+        s->len = 2;
+    }
+    struct uring_cmd_req c = {.commit_id = commit_id, .qid = (uint16_t)qid};
+    memcpy(s->cmd, &c, sizeof(c));
+    r->sq_array[idx] = idx;
+    atomic_store_explicit(r->sq_tail, tail + 1, memory_order_release);
+    r->to_submit++;
+}
+
+/* Submit what is queued and wait for one completion: its result, or 1
+ * when the daemon is stopping. */
+static int ring_wait(struct ring *r, int *res)
+{
+    for (;;) {
         unsigned head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
         if (head != atomic_load_explicit(r->cq_tail, memory_order_acquire)) {
-            int res = r->cqes[head & r->cq_mask].res;
-            if (res >= 0)
-                return 0;
+            *res = r->cqes[head & r->cq_mask].res;
             atomic_store_explicit(r->cq_head, head + 1, memory_order_release);
-            if (!transient(-res) || tries >= RETRIES)
-                return res;
-            ring_push(r, U.devfd, URING_CMD_REGISTER, e->iov, e->qid, 0);
-        } else if (r->to_submit == 0) {
             return 0;
-        } else if (tries >= RETRIES) {
-            return -EAGAIN;
         }
-        pause_ms(2);
+        if (atomic_load(&U.stop) && r->to_submit == 0)
+            return 1;
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = WAIT_NS};
+        struct io_uring_getevents_arg a = {.ts = (uint64_t)(uintptr_t)&ts};
+        long n = sys_enter(r->fd, r->to_submit, 1,
+                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &a,
+                           sizeof(a));
+        if (n > 0)
+            r->to_submit -= (unsigned)n <= r->to_submit ? (unsigned)n : r->to_submit;
+        else if (n < 0 && errno != ETIME && errno != EINTR && errno != EBUSY &&
+                 errno != EAGAIN)
+            return -errno;
     }
-}
-
-/* Opcodes libfuse answers with no reply.  The kernel sends them over
- * /dev/fuse today; should one come over a ring, its entry must still be
- * committed, or it would wait for an answer that never comes. */
-static bool noreply(uint32_t opcode)
-{
-    return opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET ||
-           opcode == FUSE_INTERRUPT || opcode == FUSE_NOTIFY_REPLY;
 }
 
 /* Hand one request to libfuse as /dev/fuse would have delivered it. */
@@ -200,7 +261,6 @@ static void handle(struct uent *e)
     uint32_t psz = e->hdr.ent.payload_sz;
     size_t head = h.len >= sizeof(h) + psz ? h.len - sizeof(h) - psz : SIZE_MAX;
     atomic_store(&e->replied, false);
-    e->opcode = h.opcode;
     atomic_store(&e->unique, h.unique);
     if (head > URING_OP_IN_SZ || psz > U.payload) {
         /* Not what the kernel sends; answer it rather than hang it. */
@@ -221,12 +281,6 @@ static void handle(struct uent *e)
     cur = e;
     fuse_session_process_buf(U.se, &fb);
     cur = NULL;
-    if (!atomic_load(&e->replied) && noreply(h.opcode)) {
-        struct fuse_out_header oh = {.len = sizeof(oh), .unique = h.unique};
-        memcpy(e->hdr.in_out, &oh, sizeof(oh));
-        e->hdr.ent.payload_sz = 0;
-        atomic_store(&e->replied, true);
-    }
     if (!atomic_load(&e->replied)) {
         /* Answered later by another thread (an interrupted request). */
         pthread_mutex_lock(&e->mu);
@@ -282,58 +336,6 @@ static void place(struct uent *e)
         e->pin_failed = true;
 }
 
-/* An entry that ended on an error (not the connection's end).  A queue
- * with no entry left would hold its CPU's requests forever: the daemon
- * then stops as after SIGTERM, and the unmount ends those requests. */
-static void ent_lost(struct uent *e)
-{
-    pthread_mutex_lock(&U.mu);
-    bool last = --U.live[e->qid] == 0;
-    pthread_mutex_unlock(&U.mu);
-    if (last && !atomic_load(&U.stop) && !atomic_load(&U.draining)) {
-        say("io_uring: queue %u has no ring entry left; requests from CPU %u "
-            "would wait forever: ending the connection\n", e->qid, e->qid);
-        kill(getpid(), SIGTERM);
-    }
-}
-
-/* Register e, in an order that tells a refusal the kernel fell back on
- * (the first entry of each queue, queue by queue: the rings are not all
- * up yet, so the kernel turned io_uring off) from one that only costs an
- * entry.  False: the thread ends. */
-static bool ent_join(struct uent *e)
-{
-    pthread_mutex_lock(&U.mu);
-    while (!U.fallback && !atomic_load(&U.stop) &&
-           (e->first ? U.turn < e->qid : U.turn < U.queues))
-        pthread_cond_wait(&U.cv, &U.mu);
-    bool go = !U.fallback && !atomic_load(&U.stop);
-    pthread_mutex_unlock(&U.mu);
-    if (!go)
-        return false;
-    int rc = ent_register(e);
-    pthread_mutex_lock(&U.mu);
-    e->reg = rc < 0 ? rc : 1;
-    if (rc == 0)
-        U.live[e->qid]++;
-    if (e->first) {
-        if (rc < 0) {
-            U.fallback = true;
-            atomic_store(&U.active, false);
-        }
-        U.turn++;
-    }
-    pthread_cond_broadcast(&U.cv);
-    pthread_mutex_unlock(&U.mu);
-    if (rc < 0 && e->first)
-        say("io_uring: the kernel refused the ring of queue %u: %s; requests "
-            "go over /dev/fuse\n", e->qid, strerror(-rc));
-    else if (rc < 0)
-        say("io_uring: the kernel refused an entry of queue %u: %s; the queue "
-            "has one fewer\n", e->qid, strerror(-rc));
-    return rc == 0;
-}
-
 static void *ent_main(void *arg)
 {
     struct uent *e = arg;
@@ -350,36 +352,24 @@ static void *ent_main(void *arg)
                                &e->cpus_allowed) != 0 ||
         e->qid >= CPU_SETSIZE || !CPU_ISSET(e->qid, &e->cpus_allowed))
         e->pin_failed = true;
-    if (!ent_join(e))
-        return NULL;
-    uint64_t id = 0;
-    int again = 0;
+    ring_push(&e->r, URING_CMD_REGISTER, e->iov, e->qid, 0);
     for (;;) {
         int res = 0;
-        int w = ring_wait(&e->r, &U.stop, &res);
+        atomic_fetch_add_explicit(&U.idle[e->qid], 1, memory_order_relaxed);
+        int w = ring_wait(&e->r, &res);
+        atomic_fetch_sub_explicit(&U.idle[e->qid], 1, memory_order_relaxed);
         if (w != 0) {
-            if (w < 0) {
-                say("io_uring: queue %u: io_uring_enter: %s; this entry stops\n",
-                    e->qid, strerror(-w));
-                ent_lost(e);
-            }
+            if (w < 0)
+                say("io_uring: queue %u: io_uring_enter: %s\n", e->qid, strerror(-w));
             break;
-        }
-        if (res < 0 && transient(-res) && id && again++ < RETRIES) {
-            pause_ms(2); /* the commit did not reach the kernel: again */
-            ring_push(&e->r, U.devfd, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
-            continue;
         }
         if (res < 0) {
             /* The connection's end (unmount, abort) ends the entry. */
-            if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED) {
+            if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED)
                 say("io_uring: queue %u: %s; this entry stops\n", e->qid,
                     strerror(-res));
-                ent_lost(e);
-            }
             break;
         }
-        again = 0;
         /* Counted first: a user.rvm.stat read sees its own request. */
         atomic_fetch_add_explicit(&e->served, 1, memory_order_relaxed);
         if (atomic_fetch_add(&U.busy, 1) > 0)
@@ -390,27 +380,23 @@ static void *ent_main(void *arg)
             handle(e);
         atomic_fetch_sub(&U.busy, 1);
         place(e);
-        id = atomic_exchange(&e->unique, 0);
-        ring_push(&e->r, U.devfd, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
+        uint64_t id = atomic_exchange(&e->unique, 0);
+        ring_push(&e->r, URING_CMD_COMMIT_AND_FETCH, NULL, e->qid, id);
     }
     return NULL;
 }
 
-/* The kernel has a queue for every possible CPU (up to the highest). */
 static unsigned possible_cpus(void)
 {
-    char line[4096];
     FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
-    bool got = f && fgets(line, sizeof(line), f);
+    unsigned lo = 1, hi = 0;
+    int n = f ? fscanf(f, "%u-%u", &lo, &hi) : 0;
     if (f)
         fclose(f);
-    unsigned hi;
-    int rc = got ? cpulist_parse(line, 4096, &hi) : -EIO;
-    if (rc < 0) {
-        say("io_uring: /sys/devices/system/cpu/possible: %s\n",
-            got ? "not a cpulist" : strerror(errno ? errno : EIO));
+    if (n == 1)
+        hi = lo;
+    if (n < 1 || lo != 0 || hi >= 1024)
         return 0;
-    }
     return hi + 1;
 }
 
@@ -424,23 +410,10 @@ static void release_all(void)
         pthread_cond_destroy(&e->cv);
     }
     free(U.ents);
-    free(U.live);
-    free(U.waiting);
+    free(U.idle);
     U.ents = NULL;
-    U.live = U.waiting = NULL;
+    U.idle = NULL;
     U.n = 0;
-}
-
-/* Ring and buffer of slot e (its thread is started apart). */
-static int ent_setup(struct uent *e)
-{
-    size_t room = (size_t)sysconf(_SC_PAGESIZE);
-    e->buf = aligned_alloc(room, room + ((U.payload + room - 1) / room) * room);
-    if (!e->buf)
-        return -ENOMEM;
-    e->iov[0] = (struct iovec){&e->hdr, sizeof(e->hdr)};
-    e->iov[1] = (struct iovec){e->buf + room, U.payload};
-    return ring_open(&e->r);
 }
 
 bool uring_prepare(struct fuse_session *se, size_t payload)
@@ -451,29 +424,35 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
         return false;
     }
     unsigned per = fs.uring_threads ? fs.uring_threads : 1;
-    U.per = per;
     U.se = se;
     U.devfd = fuse_session_fd(se);
     U.payload = payload;
-    U.n = U.queues * (per + SPARES);
-    U.ents = calloc(U.n, sizeof(*U.ents));
-    U.live = calloc(U.queues, sizeof(*U.live));
-    U.waiting = calloc(U.queues, sizeof(*U.waiting));
-    int err = U.ents && U.live && U.waiting ? 0 : ENOMEM;
-    for (unsigned i = 0; U.ents && i < U.n; i++) {
+    U.ents = calloc((size_t)U.queues * per, sizeof(*U.ents));
+    U.idle = calloc(U.queues, sizeof(*U.idle));
+    if (!U.ents || !U.idle) {
+        free(U.ents);
+        free(U.idle);
+        U.ents = NULL;
+        U.idle = NULL;
+        return false;
+    }
+    size_t room = (size_t)sysconf(_SC_PAGESIZE);
+    int err = 0;
+    for (unsigned i = 0; i < U.queues * per && !err; i++) {
         struct uent *e = &U.ents[i];
         e->r.fd = -1;
+        e->qid = i / per;
         pthread_mutex_init(&e->mu, NULL);
         pthread_cond_init(&e->cv, NULL);
-        if (i < U.queues * per) {
-            e->qid = i / per;
-            e->first = i % per == 0;
-            if (!err)
-                err = -ent_setup(e);
-        } else {
-            e->qid = (i - U.queues * per) / SPARES;
-            e->spare = true;
+        U.n = i + 1;
+        e->buf = aligned_alloc(room, room + ((payload + room - 1) / room) * room);
+        if (!e->buf) {
+            err = ENOMEM;
+            break;
         }
+        e->iov[0] = (struct iovec){&e->hdr, sizeof(e->hdr)};
+        e->iov[1] = (struct iovec){e->buf + room, payload};
+        err = -ring_open(&e->r);
     }
     if (err) {
         say("io_uring: cannot set up the rings: %s; using /dev/fuse\n", strerror(err));
@@ -481,9 +460,7 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
         return false;
     }
     U.go = 0;
-    U.turn = 0;
-    U.fallback = false;
-    for (unsigned i = 0; i < U.queues * per; i++) {
+    for (unsigned i = 0; i < U.n; i++) {
         err = pthread_create(&U.ents[i].thr, NULL, ent_main, &U.ents[i]);
         if (err) {
             say("io_uring: cannot start a thread: %s; using /dev/fuse\n", strerror(err));
@@ -507,69 +484,16 @@ void uring_start(bool go)
     pthread_cond_broadcast(&U.cv);
     pthread_mutex_unlock(&U.mu);
     if (go)
-        say("io_uring: %u queues x %u threads\n", U.queues, U.per);
-}
-
-/* A spare entry for queue q, registered before this returns (a request
- * queued before the registration would not reach it).  Caller holds
- * U.mu. */
-static bool spare_add(unsigned q)
-{
-    struct uent *e = NULL;
-    for (unsigned i = U.queues * U.per; i < U.n && !e; i++)
-        if (U.ents[i].qid == q && !U.ents[i].thr_up)
-            e = &U.ents[i];
-    if (!e || atomic_load(&U.stop))
-        return false;
-    if (ent_setup(e) < 0 || pthread_create(&e->thr, NULL, ent_main, e) != 0) {
-        ring_close(&e->r);
-        return false;
-    }
-    e->thr_up = true;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 2;
-    while (e->reg == 0 && !atomic_load(&U.stop) &&
-           pthread_cond_timedwait(&U.cv, &U.mu, &dl) != ETIMEDOUT)
-        ;
-    return e->reg > 0;
-}
-
-bool uring_wait_begin(void)
-{
-    struct uent *e = cur;
-    if (!e || !atomic_load(&U.active))
-        return false;
-    pthread_mutex_lock(&U.mu);
-    unsigned q = e->qid;
-    U.waiting[q]++;
-    /* Every other handler of the queue ends by itself; a waiter needs
-     * one entry besides the waiters to serve what it waits for. */
-    while (U.live[q] <= U.waiting[q]) {
-        if (!spare_add(q)) {
-            say("io_uring: no spare entry for queue %u; a wait there may "
-                "stall until its timeout\n", q);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&U.mu);
-    return true;
-}
-
-void uring_wait_end(bool began)
-{
-    if (!began)
-        return;
-    pthread_mutex_lock(&U.mu);
-    U.waiting[cur->qid]--;
-    pthread_mutex_unlock(&U.mu);
+        say("io_uring: %u queues x %u threads\n", U.queues, U.n / U.queues);
 }
 
 void uring_quiesce(void)
 {
     atomic_store(&U.draining, true);
-    while (atomic_load(&U.busy) > 0)
-        pause_ms(1);
+    while (atomic_load(&U.busy) > 0) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void uring_stop(void)
@@ -610,22 +534,6 @@ static struct uent *find(uint64_t unique)
     return NULL;
 }
 
-/* A READ answer points into a segment's mapping, and a page that cannot
- * be read in (an I/O error, a segment file cut short) would SIGBUS a
- * memcpy.  Over /dev/fuse the kernel's copy from the writev fails the
- * request with EIO instead; process_vm_readv of the daemon's own memory
- * reports such a page as an error the same way. */
-static bool copy_safe(void *dst, const void *src, size_t len)
-{
-    struct iovec l = {dst, len}, r = {(void *)(uintptr_t)src, len};
-    ssize_t n = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
-    if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-        memcpy(dst, src, len); /* a sandbox without it: as before */
-        return true;
-    }
-    return n == (ssize_t)len;
-}
-
 bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
 {
     if (!atomic_load_explicit(&U.active, memory_order_relaxed) || count < 1 ||
@@ -654,17 +562,7 @@ bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
             total = 0;
             break;
         }
-        if (i > 0 && e->opcode == FUSE_READ && len > 0) {
-            if (!copy_safe(p + total, b, len)) {
-                say("io_uring: a READ answer's bytes cannot be read (a "
-                    "damaged segment file?); EIO\n");
-                oh.error = -EIO;
-                total = 0;
-                break;
-            }
-        } else {
-            memcpy(p + total, b, len);
-        }
+        memcpy(p + total, b, len);
         total += len;
     }
     oh.len = (uint32_t)(sizeof(oh) + total);
@@ -680,4 +578,19 @@ bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
         pthread_mutex_unlock(&e->mu);
     }
     return true;
+}
+
+int uring_idle_queue(void)
+{
+    if (!atomic_load(&U.active) || !U.idle)
+        return -1;
+    int best = -1, most = 0;
+    for (unsigned q = 0; q < U.queues; q++) {
+        int n = atomic_load_explicit(&U.idle[q], memory_order_relaxed);
+        if (n > most) {
+            most = n;
+            best = (int)q;
+        }
+    }
+    return best;
 }
