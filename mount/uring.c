@@ -128,7 +128,6 @@ static struct {
     atomic_bool active;
     atomic_bool draining; /* the session loop has ended: answer ENOTCONN */
     atomic_int busy;      /* threads inside a request */
-    atomic_int *idle;     /* per queue: entries waiting for a request */
     _Atomic int64_t overlap_ms; /* when requests last overlapped (clock_ms) */
 } U = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -355,9 +354,7 @@ static void *ent_main(void *arg)
     ring_push(&e->r, URING_CMD_REGISTER, e->iov, e->qid, 0);
     for (;;) {
         int res = 0;
-        atomic_fetch_add_explicit(&U.idle[e->qid], 1, memory_order_relaxed);
         int w = ring_wait(&e->r, &res);
-        atomic_fetch_sub_explicit(&U.idle[e->qid], 1, memory_order_relaxed);
         if (w != 0) {
             if (w < 0)
                 say("io_uring: queue %u: io_uring_enter: %s\n", e->qid, strerror(-w));
@@ -410,9 +407,7 @@ static void release_all(void)
         pthread_cond_destroy(&e->cv);
     }
     free(U.ents);
-    free(U.idle);
     U.ents = NULL;
-    U.idle = NULL;
     U.n = 0;
 }
 
@@ -428,14 +423,8 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
     U.devfd = fuse_session_fd(se);
     U.payload = payload;
     U.ents = calloc((size_t)U.queues * per, sizeof(*U.ents));
-    U.idle = calloc(U.queues, sizeof(*U.idle));
-    if (!U.ents || !U.idle) {
-        free(U.ents);
-        free(U.idle);
-        U.ents = NULL;
-        U.idle = NULL;
+    if (!U.ents)
         return false;
-    }
     size_t room = (size_t)sysconf(_SC_PAGESIZE);
     int err = 0;
     for (unsigned i = 0; i < U.queues * per && !err; i++) {
@@ -580,15 +569,21 @@ bool uring_reply(const struct iovec *iov, int count, ssize_t *res)
     return true;
 }
 
+/* An entry between requests has no unique; counted from that rather than
+ * kept in a counter, the request path pays nothing for a rare abort. */
 int uring_idle_queue(void)
 {
-    if (!atomic_load(&U.active) || !U.idle)
+    if (!atomic_load(&U.active) || U.n == 0)
         return -1;
+    unsigned per = U.n / U.queues;
     int best = -1, most = 0;
     for (unsigned q = 0; q < U.queues; q++) {
-        int n = atomic_load_explicit(&U.idle[q], memory_order_relaxed);
-        if (n > most) {
-            most = n;
+        int idle = 0;
+        for (unsigned i = q * per; i < (q + 1) * per; i++)
+            idle += U.ents[i].thr_up &&
+                    atomic_load_explicit(&U.ents[i].unique, memory_order_relaxed) == 0;
+        if (idle > most) {
+            most = idle;
             best = (int)q;
         }
     }

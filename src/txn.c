@@ -429,6 +429,8 @@ static struct log_img *txn_image(struct rvm_txn *t, int *err)
      * stack and copied, the 16-byte loads of the copy could not be
      * forwarded from the narrower stores that built it, and waited for
      * the store buffer to drain, the largest stall of a commit. */
+    _Static_assert(sizeof(struct log_rec_hdr) == 48 && sizeof(struct log_rec_range) == 24,
+                   "txn_image stores every field of the header and descriptors");
     struct log_rec_hdr *hp = (struct log_rec_hdr *)(void *)buf;
     hp->magic = 0;
     hp->type = LOG_REC_TRANS;
