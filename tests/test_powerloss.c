@@ -8,6 +8,7 @@
 #include "fault_util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +534,67 @@ static void test_segment_back_in_the_dictionary_survives_power_loss(void **state
     }
 }
 
+/*
+ * A coalesced batch (RVM_COALESCE_TRANS) is one log record for commits
+ * 6..20, whose bytes overwritten by later commits of the batch are not
+ * logged at all: recovering part of it would show commits that never
+ * existed on their own.  The power goes while rvm_flush forces it, and
+ * the write reaches the disk torn at byte arg (every byte of the header
+ * and the end, a stride in between); at or past its length it is whole.
+ */
+static void child_torn_coalesced_batch(struct store *s, unsigned arg)
+{
+    fault_io_install(arg);
+    const char *why;
+    rvm_return_t rc = store_open(s, LOG_LEN, 0, RVM_ALL_OPTIMIZATIONS, &why);
+    CHILD_CHECK(rc == RVM_SUCCESS, "%s: %s", why, rvm_return(rc));
+    child_commits(s, 1, 5, flush);
+    child_commits(s, 6, 20, no_flush);
+    CHILD_CHECK(fault_io_pending() == 0, "the no_flush commits were written early");
+    fault_io_crash_at_sync("rvm.log", 1, FAULT_KEEP_ALL, (long)arg);
+    rc = rvm_flush();
+    CHILD_CHECK(rc == RVM_EIO, "rvm_flush at the crash: %s", rvm_return(rc));
+    if (fault_io_last_crash_tear() == FAULT_NO_TEAR)
+        _exit(CHILD_ACKED); /* arg is past the end: the batch is whole */
+}
+
+static void test_coalesced_batch_torn_anywhere_is_all_or_nothing(void **state)
+{
+    struct tctx *c = *state;
+    unsigned torn = 0, step = 41;
+    long whole_at = -1, len = LONG_MAX;
+    struct store s;
+    store_paths(&s, t_path(c, "batch"));
+    assert_int_equal(mkdir(s.dir, 0700), 0);
+    for (unsigned t = 0; whole_at < 0 || t < (unsigned)whole_at; ) {
+        unlink(s.log);
+        unlink(s.sega);
+        unlink(s.segb);
+        bool whole = run_in_child(child_torn_coalesced_batch, &s, t) == CHILD_ACKED;
+        uint64_t k, life;
+        recover_and_check(&s, &k, &life);
+        if (k != (whole ? 20 : 5))
+            fail_msg("batch %s at byte %u: recovered k=%llu, expected %d",
+                     whole ? "whole" : "torn", t, (unsigned long long)k, whole ? 20 : 5);
+        torn += !whole;
+        if (whole && (unsigned)len > t)
+            len = t;
+        if (whole && whole_at < 0) {
+            /* The end lies in the last stride: try each byte of it. */
+            whole_at = t;
+            t = t >= step ? t - step + 1 : 0;
+        } else {
+            t += whole_at >= 0 || t < 256 ? 1 : step;
+        }
+    }
+    /* The torn points were the header, a stride of the body and the
+     * whole last stride. */
+    print_message("coalesced batch of %ld bytes: %u torn points, all or nothing\n",
+                  len, torn);
+    assert_true(len > 512);
+    assert_true(torn >= 256 + 32);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, fault_teardown)
 
 int main(void)
@@ -549,6 +611,7 @@ int main(void)
         T(test_recovery_reads_records_bigger_than_its_buffer),
         T(test_power_loss_during_recovery_loses_nothing),
         T(test_segment_back_in_the_dictionary_survives_power_loss),
+        T(test_coalesced_batch_torn_anywhere_is_all_or_nothing),
     };
     return cmocka_run_group_tests_name("librvm power loss", tests, NULL, NULL);
 }
