@@ -66,6 +66,9 @@ struct node {
     uint64_t dirty;      /* bytes of pages written since their private
                           * copies were last dropped (mu; seg.c) */
     uint64_t dirty_lo, dirty_hi; /* region offsets they lie in (mu) */
+    /* Written pages handed to truncation: their copies go once every
+     * commit before rel_mark is in the segment file (mu; seg.c) */
+    uint64_t rel_lo, rel_hi, rel_bytes, rel_mark;
     char segname[24];    /* decimal bino: name under seg/ */
 };
 

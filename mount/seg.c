@@ -25,7 +25,11 @@
  * the segment is left in the log, a moment that never comes while the file
  * is written without pause.  So the daemon counts the pages it writes
  * (n->dirty), and between two transactions of a file past SEG_DIRTY_MAX
- * (seg_idle) applies the log and drops the copies itself.
+ * (seg_idle) hands those pages to librvm's own truncation: once it has
+ * applied every commit made until then (rvm_mark_applied), the copies are
+ * dropped, with no force or truncation on the writer's path.  Only when
+ * another SEG_DIRTY_MAX is written before that does the writer flush,
+ * truncate and drop them itself.
  */
 #include "daemon.h"
 
@@ -88,8 +92,23 @@ uint64_t seg_size(const struct node *n)
 /* The mapping is new or gone: no private copies left. */
 static void dirty_reset(struct node *n)
 {
-    atomic_fetch_sub(&dirty_all, n->dirty);
+    atomic_fetch_sub(&dirty_all, n->dirty + n->rel_bytes);
     n->dirty = n->dirty_lo = n->dirty_hi = 0;
+    n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+}
+
+/* The pages handed to truncation count as written again (dirty_all
+ * counts them all along). */
+static void rel_fold(struct node *n)
+{
+    if (n->rel_bytes == 0)
+        return;
+    if (n->dirty == 0 || n->rel_lo < n->dirty_lo)
+        n->dirty_lo = n->rel_lo;
+    if (n->dirty == 0 || n->rel_hi > n->dirty_hi)
+        n->dirty_hi = n->rel_hi;
+    n->dirty += n->rel_bytes;
+    n->rel_lo = n->rel_hi = n->rel_bytes = 0;
 }
 
 /* Region bytes [a, b) are about to be written: count their pages. */
@@ -98,6 +117,10 @@ static void dirty_note(struct node *n, uint64_t a, uint64_t b)
     uint64_t p = (uint64_t)rvm_page_size();
     a &= ~(p - 1);
     b = (b + p - 1) & ~(p - 1);
+    /* A page handed to truncation gets bytes that the mark does not
+     * cover: its copy must stay until they are applied too. */
+    if (n->rel_bytes && a < n->rel_hi && b > n->rel_lo)
+        rel_fold(n);
     if (n->dirty == 0 || a < n->dirty_lo)
         n->dirty_lo = a;
     if (n->dirty == 0 || b > n->dirty_hi)
@@ -216,9 +239,38 @@ void seg_unmap(struct node *n)
  */
 void seg_idle(struct node *n)
 {
-    if (!n->base || n->dirty == 0 ||
+    if (!n->base)
+        return;
+    if (n->rel_bytes && rvm_mark_applied(n->rel_mark)) {
+        /* Every byte committed there is in the file now, and nothing was
+         * written there since (dirty_note). */
+        char *p = n->base + n->rel_lo;
+        size_t len = n->rel_hi - n->rel_lo;
+        if (rvm_release_pages(p, len) == RVM_SUCCESS) {
+            madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
+            atomic_fetch_sub(&dirty_all, n->rel_bytes);
+            n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+        } else {
+            rel_fold(n); /* the copies stay: the path below tries again */
+        }
+    }
+    if (n->dirty == 0 ||
         (n->dirty < SEG_DIRTY_MAX && atomic_load(&dirty_all) < SEG_DIRTY_ALL))
         return;
+    /* The header page is written by every growth: it stays, and the rest
+     * waits for librvm's truncation, which the log's threshold starts. */
+    uint64_t lo = n->dirty_lo > SEG_HDR ? n->dirty_lo : SEG_HDR;
+    if (n->rel_bytes == 0 && n->dirty_hi > lo &&
+        rvm_commit_mark(&n->rel_mark) == RVM_SUCCESS) {
+        n->rel_lo = lo;
+        n->rel_hi = n->dirty_hi;
+        n->rel_bytes = n->dirty;
+        n->dirty = n->dirty_lo = n->dirty_hi = 0;
+        return;
+    }
+    /* Truncation is behind: this writer waits for it, and the memory the
+     * copies hold stays bounded. */
+    rel_fold(n);
     /* Zero pages of appends (rvm_zero_pages) are not the file's: librvm
      * maps the file again over them. */
     char *p = n->base + n->dirty_lo;

@@ -540,8 +540,18 @@ static bool lead(struct rvm_log *L, bool must_force, bool wake_later)
 }
 
 /* How many write-outs' worth of no_flush commits may wait for the writer
- * thread before committers write themselves. */
+ * thread before committers write themselves, and the floor of that in
+ * bytes: a 1 MiB write through rvmfs is one commit that alone fills four
+ * 256 KiB write-outs, and without the floor every such commit wrote the
+ * log itself instead of handing it to the writer thread. */
 #define Q_AHEAD 4
+#define Q_AHEAD_MIN ((size_t)8 << 20)
+
+static size_t q_ahead(void)
+{
+    size_t m = Q_AHEAD * (size_t)OPT(flush_buf_len);
+    return m > Q_AHEAD_MIN ? m : Q_AHEAD_MIN;
+}
 
 int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
 {
@@ -567,7 +577,7 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
         /* queued until rvm_terminate */
     } else if (!flush_it) {
         size_t lim = (size_t)OPT(flush_buf_len);
-        if (L->q_bytes >= lim && L->wthr_running && L->q_bytes < Q_AHEAD * lim) {
+        if (L->q_bytes >= lim && L->wthr_running && L->q_bytes < q_ahead()) {
             if (!L->wr_wanted) {
                 L->wr_wanted = true;
                 pthread_cond_signal(&L->wcond);

@@ -66,6 +66,9 @@ struct rvm_log {
     uint64_t gather_gen;
     uint64_t gather_target;     /* flush commits expected in the next group */
     uint64_t next_ticket, durable_ticket, fail_gen;
+    /* Every commit up to this ticket is in its segment file: a truncation
+     * that began after it was durable has completed (atomic to read). */
+    uint64_t applied_ticket;
     bool leader, truncating;
     bool poisoned;              /* a write or force failed: log_heal first */
 

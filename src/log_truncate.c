@@ -40,6 +40,8 @@ int log_truncate(struct rvm_log *L, bool automatic)
     struct log_status st = {.status_size = L->S, .data_size = L->D,
                             .head = L->head, .head_seq = L->head_seq, .epoch = L->epoch};
     uint64_t end = L->durable_pos, end_seq = L->durable_seq;
+    /* Set after the records up to durable_pos: never ahead of end. */
+    uint64_t end_ticket = L->durable_ticket;
     struct log_status from = st;
     uint64_t n_before = 0;
     if (L->applied_valid && L->applied_head == L->head && L->applied_epoch == L->epoch &&
@@ -124,6 +126,8 @@ int log_truncate(struct rvm_log *L, bool automatic)
             L->head_seq = end_seq;
             L->live_records -= n_applied < L->live_records ? n_applied : L->live_records;
             STATS_ADD(n_truncations, 1);
+            if (end_ticket > L->applied_ticket)
+                __atomic_store_n(&L->applied_ticket, end_ticket, __ATOMIC_RELEASE);
             if (automatic)
                 STATS_ADD(n_auto_truncations, 1);
         }
@@ -138,6 +142,19 @@ int log_truncate(struct rvm_log *L, bool automatic)
     if (rc == 0 && n_applied)
         region_release_clean(L);
     return rc;
+}
+
+uint64_t log_commit_mark(struct rvm_log *L)
+{
+    pthread_mutex_lock(&L->mu);
+    uint64_t t = L->next_ticket;
+    pthread_mutex_unlock(&L->mu);
+    return t;
+}
+
+bool log_mark_applied(struct rvm_log *L, uint64_t mark)
+{
+    return __atomic_load_n(&L->applied_ticket, __ATOMIC_ACQUIRE) >= mark;
 }
 
 void *trunc_thread(void *arg)

@@ -145,6 +145,8 @@ int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
 int log_flush(struct rvm_log *log);
 int log_heal(struct rvm_log *log);      /* after a failed force: new epoch */
 int log_truncate(struct rvm_log *log, bool automatic);
+uint64_t log_commit_mark(struct rvm_log *log);   /* the last commit's ticket */
+bool log_mark_applied(struct rvm_log *log, uint64_t mark);
 /* Sync what recovery applied and write the status that frees its log
  * space (log_impl.h: rec_pending); 0 at once when nothing is pending. */
 int log_recovery_finish(struct rvm_log *log);

@@ -3,9 +3,11 @@
  * that are not the segment file's, committed bytes written into them, and
  * dropping private copies afterwards, by the caller or by librvm after a
  * truncation, which must map the file again there rather than leave
- * zeros (MADV_DONTNEED on an anonymous page).
+ * zeros (MADV_DONTNEED on an anonymous page); and the commit marks that
+ * tell a caller when a truncation has put its commits into the file.
  */
 #include "test_util.h"
+#include "rvm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +149,46 @@ static void test_refused_outside_private_regions(void **state)
     assert_rvm(rvm_zero_pages(other, sizeof other), RVM_ENOT_MAPPED);
 }
 
+/* A mark is applied only once a completed truncation covers every commit
+ * before it: not when the commit is merely durable, and not by a
+ * truncation that began before a later commit was forced. */
+static void test_mark_applied_only_after_a_truncation_past_it(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    assert_rvm(rvm_commit_mark(NULL), RVM_ERANGE);
+
+    unsigned char a[PS], b[PS], file[PS];
+    t_fill(a, PS, 21);
+    t_fill(b, PS, 22);
+    uint64_t m0, m1, m2;
+    assert_rvm_ok(rvm_commit_mark(&m0));
+    t_commit_bytes(base + 4 * PS, a, PS, no_flush);
+    assert_rvm_ok(rvm_commit_mark(&m1));
+    assert_true(m1 > m0);
+    assert_false(rvm_mark_applied(m1));
+    assert_rvm_ok(rvm_flush()); /* durable, not yet in the file */
+    assert_false(rvm_mark_applied(m1));
+
+    /* b stays queued: the truncation applies what was durable at its
+     * start, a but not b. */
+    t_commit_bytes(base + 5 * PS, b, PS, no_flush);
+    assert_rvm_ok(rvm_commit_mark(&m2));
+    assert_true(m2 > m1);
+    assert_int_equal(log_truncate(rvm.log, false), 0);
+    assert_true(rvm_mark_applied(m0));
+    assert_true(rvm_mark_applied(m1));
+    assert_false(rvm_mark_applied(m2));
+    t_read_file(t_path(c, "seg"), 4 * PS, file, PS);
+    assert_memory_equal(file, a, PS);
+
+    assert_rvm_ok(rvm_truncate()); /* flushes b first */
+    assert_true(rvm_mark_applied(m2));
+    t_read_file(t_path(c, "seg"), 5 * PS, file, PS);
+    assert_memory_equal(file, b, PS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +196,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation_release_keeps_bytes_of_zero_pages, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_partial_release_keeps_other_zero_pages, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_refused_outside_private_regions, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_mark_applied_only_after_a_truncation_past_it, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -609,6 +609,28 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t length);
  * Thread-safety: thread-safe.
  */
 rvm_return_t rvm_release_pages(void *addr, rvm_length_t length);
+
+/**
+ * A mark in the order of commits, for rvm_mark_applied(): it stands after
+ * every transaction whose rvm_end_transaction() returned before this call.
+ * Lets a caller drop private copies (rvm_release_pages) once truncation
+ * has written them to the segment files, without forcing and truncating
+ * itself.  Marks are of this run of RVM only (they restart at 0).
+ * @return #RVM_SUCCESS; #RVM_EINIT; #RVM_ERANGE (mark NULL).
+ * Thread-safety: thread-safe.
+ */
+rvm_return_t rvm_commit_mark(uint64_t *mark);
+
+/**
+ * True once every transaction committed before rvm_commit_mark() gave
+ * this mark has been applied to its segment file by a completed
+ * truncation (the segments synced, the log space freed).  A no_flush
+ * commit must be flushed first, by the caller or by librvm's own forces,
+ * and the truncation may be librvm's own, past the threshold.  False while
+ * RVM is not initialized or has no log.
+ * Thread-safety: thread-safe, lock-free.
+ */
+rvm_bool_t rvm_mark_applied(uint64_t mark);
 /**@}*/
 
 #ifdef __cplusplus
