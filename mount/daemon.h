@@ -69,6 +69,7 @@ struct node {
     /* Written pages handed to truncation: their copies go once every
      * commit before rel_mark is in the segment file (mu; seg.c) */
     uint64_t rel_lo, rel_hi, rel_bytes, rel_mark;
+    bool rel_remark;     /* written there since: mark again (mu) */
     char segname[24];    /* decimal bino: name under seg/ */
 };
 

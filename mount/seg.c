@@ -95,10 +95,11 @@ static void dirty_reset(struct node *n)
     atomic_fetch_sub(&dirty_all, n->dirty + n->rel_bytes);
     n->dirty = n->dirty_lo = n->dirty_hi = 0;
     n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+    n->rel_remark = false;
 }
 
-/* The pages handed to truncation count as written again (dirty_all
- * counts them all along). */
+/* The pages handed to truncation count as written again, to be dropped
+ * by the writer itself (dirty_all counts them all along). */
 static void rel_fold(struct node *n)
 {
     if (n->rel_bytes == 0)
@@ -109,6 +110,7 @@ static void rel_fold(struct node *n)
         n->dirty_hi = n->rel_hi;
     n->dirty += n->rel_bytes;
     n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+    n->rel_remark = false;
 }
 
 /* Region bytes [a, b) are about to be written: count their pages. */
@@ -118,9 +120,10 @@ static void dirty_note(struct node *n, uint64_t a, uint64_t b)
     a &= ~(p - 1);
     b = (b + p - 1) & ~(p - 1);
     /* A page handed to truncation gets bytes that the mark does not
-     * cover: its copy must stay until they are applied too. */
+     * cover: the copies wait for a mark past this transaction, taken
+     * once it has ended (seg_idle). */
     if (n->rel_bytes && a < n->rel_hi && b > n->rel_lo)
-        rel_fold(n);
+        n->rel_remark = true;
     if (n->dirty == 0 || a < n->dirty_lo)
         n->dirty_lo = a;
     if (n->dirty == 0 || b > n->dirty_hi)
@@ -241,6 +244,9 @@ void seg_idle(struct node *n)
 {
     if (!n->base)
         return;
+    if (n->rel_remark && rvm_commit_mark(&n->rel_mark) != RVM_SUCCESS)
+        rel_fold(n);
+    n->rel_remark = false;
     if (n->rel_bytes && rvm_mark_applied(n->rel_mark)) {
         /* Every byte committed there is in the file now, and nothing was
          * written there since (dirty_note). */
@@ -268,8 +274,8 @@ void seg_idle(struct node *n)
         n->dirty = n->dirty_lo = n->dirty_hi = 0;
         return;
     }
-    /* Truncation is behind: this writer waits for it, and the memory the
-     * copies hold stays bounded. */
+    /* Truncation is behind (or rewrites keep moving the mark): this
+     * writer waits for it, and the memory the copies hold stays bounded. */
     rel_fold(n);
     /* Zero pages of appends (rvm_zero_pages) are not the file's: librvm
      * maps the file again over them. */

@@ -33,6 +33,7 @@
 #include "rvmfs.h"
 
 static struct rmount M;
+static struct rmount M2; /* a second mount of a test's own: teardown ends it */
 
 static int setup(void **state)
 {
@@ -48,6 +49,8 @@ static int teardown(void **state)
     if (rc != 0)
         rmount_dump_log(&M);
     rmount_cleanup(&M);
+    if (M2.dir[0])
+        rmount_cleanup(&M2);
     return rc == 0 ? 0 : -1;
 }
 
@@ -402,6 +405,90 @@ static void test_appended_bytes_survive_dropped_copies_and_remount(void **s)
     assert_int_equal(unlink(rmount_path(&M, "appends", p)), 0);
 }
 
+/* The daemon hands a file's written pages to librvm's truncation after
+ * every 64 MiB (seg.c): a page rewritten before the truncation reached the
+ * hand-off's mark must keep its new bytes when the other copies are
+ * dropped.  A page of the first 64 MiB rewritten after each 256 KiB
+ * appended, through 160 MiB: the rewrites fall before, between and after
+ * hand-offs, forces and truncations.  A log of its own, of the daemon's
+ * default size, so that truncations come seldom enough for rewrites to
+ * fall between a mark and the truncation that reaches it. */
+#define REWRITE_BASE (64ull << 20)
+
+static uint64_t rewritten_page(int k)
+{
+    return (uint64_t)k * 1031 % (REWRITE_BASE / 4096) * 4096;
+}
+
+static void check_rewrites(struct rmount *m, int pass, int npages, uint64_t end)
+{
+    char p[PATH_MAX];
+    int fd = open(rmount_path(m, "rewrites", p), O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, (off_t)end);
+    unsigned char *buf = malloc(APPEND_CHUNK);
+    assert_non_null(buf);
+    for (uint64_t off = 0; off < end; off += APPEND_CHUNK) {
+        assert_int_equal(pread(fd, buf, APPEND_CHUNK, (off_t)off), (ssize_t)APPEND_CHUNK);
+        for (uint64_t pg = off; pg < off + APPEND_CHUNK; pg += 4096) {
+            int gen = 0;
+            for (int k = 0; k < npages; k++)
+                if (rewritten_page(k) == pg)
+                    gen = 2;
+            for (size_t i = 0; i < 4096; i++)
+                if (buf[pg - off + i] != append_byte(pg + i, gen))
+                    fail_msg("pass %d: byte %llu is 0x%02x, not of generation %d", pass,
+                             (unsigned long long)(pg + i), buf[pg - off + i], gen);
+        }
+    }
+    free(buf);
+    close(fd);
+}
+
+static void test_rewrites_after_hand_off_survive_dropped_copies(void **s)
+{
+    (void)s;
+    enum { N_PAGES = 640 };
+    assert_int_equal(rmount_init(&M2, "logsize=64M"), 0);
+    assert_int_equal(rmount_start(&M2), 0);
+    char p[PATH_MAX];
+    int fd = open(rmount_path(&M2, "rewrites", p), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    /* Reads that reach the daemon's memory, past the kernel's cache. */
+    int dfd = open(rmount_path(&M2, "rewrites", p), O_RDONLY | O_DIRECT);
+    assert_true(dfd >= 0);
+    unsigned char *back = aligned_alloc(4096, 4096);
+    assert_non_null(back);
+    append_range(fd, 0, REWRITE_BASE, 0);
+    uint64_t end = REWRITE_BASE;
+    for (int k = 0; k < N_PAGES; k++, end += APPEND_CHUNK) {
+        append_range(fd, end, end + APPEND_CHUNK, 0);
+        uint64_t pg = rewritten_page(k);
+        append_range(fd, pg, pg + 4096, 2);
+        if (k == 0)
+            continue;
+        /* The page before: its rewrite may not be in the file yet. */
+        pg = rewritten_page(k - 1);
+        assert_int_equal(pread(dfd, back, 4096, (off_t)pg), 4096);
+        for (size_t i = 0; i < 4096; i++)
+            if (back[i] != append_byte(pg + i, 2))
+                fail_msg("round %d: byte %llu is 0x%02x, not of the rewrite", k,
+                         (unsigned long long)(pg + i), back[i]);
+    }
+    free(back);
+    close(dfd);
+    check_rewrites(&M2, 0, N_PAGES, end);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    assert_int_equal(rmount_stop(&M2), 0);
+    assert_int_equal(rmount_start(&M2), 0);
+    check_rewrites(&M2, 1, N_PAGES, end);
+    assert_int_equal(rmount_stop(&M2), 0);
+    rmount_cleanup(&M2);
+}
+
 /* Appends (into zero pages) while the daemon is killed with -9: after
  * the restart, the file is a prefix of whole writes (each atomic), at
  * least every write before the last fsync, every byte the writer's. */
@@ -473,6 +560,7 @@ int main(void)
     rmount_require_fuse();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transaction_larger_than_log_is_enospc_and_stays_abortable),
+        cmocka_unit_test(test_rewrites_after_hand_off_survive_dropped_copies),
         cmocka_unit_test(test_writes_outside_transactions_wrap_the_log),
         cmocka_unit_test(test_file_grows_past_initial_capacity_outside_transaction),
         cmocka_unit_test(test_big_shrink_outside_transaction_needs_no_log_space),
