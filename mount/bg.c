@@ -7,8 +7,10 @@
  *   same inode can deadlock; the handler that aborted waits for it, with
  *   no lock held, so that the abort is visible when the call returns.
  * timer: makes no_flush commits durable every flush_interval ms, aborts
- *   transactions idle longer than txn_timeout, and removes the segments
- *   of unlinked files once the log has no record of them.
+ *   transactions idle longer than txn_timeout, removes the segments of
+ *   unlinked files once the log has no record of them, and drops the
+ *   private copies of files no longer written once truncation has
+ *   applied them (seg.c).
  */
 #include "daemon.h"
 
@@ -180,6 +182,7 @@ static void *timer_main(void *arg)
         if (fs.txn_timeout_s)
             txn_expire(fs.txn_timeout_s);
         store_orphans_collect();
+        nodes_release_applied();
         pthread_mutex_lock(&bg_mu);
     }
     pthread_mutex_unlock(&bg_mu);

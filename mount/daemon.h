@@ -116,6 +116,7 @@ void node_forget(fuse_ino_t ino, uint64_t n);
 void node_txn_unref(struct node *n);
 void node_txn_ref(struct node *n);
 void nodes_unmap_all(void);
+void nodes_release_applied(void);
 int node_stat(struct node *n, struct stat *st);
 
 /* store.c */
@@ -135,6 +136,10 @@ void seg_unmap(struct node *n);
 uint64_t seg_size(const struct node *n);
 int seg_reserve(struct node *n, uint64_t end);
 void seg_idle(struct node *n);
+/* Caller holds n->mu, the file in no active transaction: drop the copies
+ * handed to truncation once it has applied them (seg_idle does it too). */
+void seg_release_applied(struct node *n);
+bool seg_release_pending(void);    /* some file has copies handed off */
 int seg_shrink(struct node *n, uint64_t size);
 void seg_trim_repair(const char *marker);
 #define SEG_SHRINK_MIN (256u << 10) /* below: shrink in the log */

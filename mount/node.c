@@ -266,6 +266,29 @@ void node_txn_unref(struct node *n)
     pthread_mutex_unlock(&fs.table_mu);
 }
 
+/* From the timer: copies of files no longer written, which their own
+ * writes would have dropped (seg_idle) once truncation applied them.  A
+ * file busy now is left for the next tick. */
+void nodes_release_applied(void)
+{
+    if (!seg_release_pending())
+        return;
+    struct cds_lfht_iter it;
+    rcu_thread_online();
+    urcu_memb_read_lock();
+    cds_lfht_first(fs.nodes, &it);
+    for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it));
+         cds_lfht_next(fs.nodes, &it)) {
+        struct node *n = caa_container_of(hn, struct node, hnode);
+        if (n->kind != NODE_REG || pthread_mutex_trylock(&n->mu) != 0)
+            continue;
+        if (!n->dead && n->rel_bytes && !node_busy(n))
+            seg_release_applied(n);
+        pthread_mutex_unlock(&n->mu);
+    }
+    urcu_memb_read_unlock();
+}
+
 /* At shutdown, after every transaction ended: drop every mapping. */
 void nodes_unmap_all(void)
 {

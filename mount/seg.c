@@ -48,6 +48,7 @@
 #define SEG_DIRTY_ALL (256ull << 20)  /* all files together */
 
 static atomic_uint_fast64_t dirty_all; /* sum of every node's dirty */
+static atomic_int rel_files;           /* nodes with pages handed off */
 
 int rvm_errno(rvm_return_t rc)
 {
@@ -89,13 +90,20 @@ uint64_t seg_size(const struct node *n)
     return __atomic_load_n(&hdr(n)->size, __ATOMIC_ACQUIRE);
 }
 
+static void rel_clear(struct node *n)
+{
+    if (n->rel_bytes)
+        atomic_fetch_sub(&rel_files, 1);
+    n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+    n->rel_remark = false;
+}
+
 /* The mapping is new or gone: no private copies left. */
 static void dirty_reset(struct node *n)
 {
     atomic_fetch_sub(&dirty_all, n->dirty + n->rel_bytes);
     n->dirty = n->dirty_lo = n->dirty_hi = 0;
-    n->rel_lo = n->rel_hi = n->rel_bytes = 0;
-    n->rel_remark = false;
+    rel_clear(n);
 }
 
 /* The pages handed to truncation count as written again, to be dropped
@@ -109,8 +117,7 @@ static void rel_fold(struct node *n)
     if (n->dirty == 0 || n->rel_hi > n->dirty_hi)
         n->dirty_hi = n->rel_hi;
     n->dirty += n->rel_bytes;
-    n->rel_lo = n->rel_hi = n->rel_bytes = 0;
-    n->rel_remark = false;
+    rel_clear(n);
 }
 
 /* Region bytes [a, b) are about to be written: count their pages. */
@@ -240,7 +247,7 @@ void seg_unmap(struct node *n)
  * The cost is one log force and one truncation per SEG_DIRTY_MAX written,
  * paid by the writer of this file; the truncation would come anyway.
  */
-void seg_idle(struct node *n)
+void seg_release_applied(struct node *n)
 {
     if (!n->base)
         return;
@@ -255,11 +262,23 @@ void seg_idle(struct node *n)
         if (rvm_release_pages(p, len) == RVM_SUCCESS) {
             madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
             atomic_fetch_sub(&dirty_all, n->rel_bytes);
-            n->rel_lo = n->rel_hi = n->rel_bytes = 0;
+            rel_clear(n);
         } else {
-            rel_fold(n); /* the copies stay: the path below tries again */
+            rel_fold(n); /* the copies stay: seg_idle tries again */
         }
     }
+}
+
+bool seg_release_pending(void)
+{
+    return atomic_load(&rel_files) > 0;
+}
+
+void seg_idle(struct node *n)
+{
+    if (!n->base)
+        return;
+    seg_release_applied(n);
     if (n->dirty == 0 ||
         (n->dirty < SEG_DIRTY_MAX && atomic_load(&dirty_all) < SEG_DIRTY_ALL))
         return;
@@ -268,6 +287,7 @@ void seg_idle(struct node *n)
     uint64_t lo = n->dirty_lo > SEG_HDR ? n->dirty_lo : SEG_HDR;
     if (n->rel_bytes == 0 && n->dirty_hi > lo &&
         rvm_commit_mark(&n->rel_mark) == RVM_SUCCESS) {
+        atomic_fetch_add(&rel_files, 1);
         n->rel_lo = lo;
         n->rel_hi = n->dirty_hi;
         n->rel_bytes = n->dirty;
@@ -495,7 +515,10 @@ int seg_write(struct node *n, rvm_tid_t *tid, const char *buf, size_t len,
         if (b > a && (rvm_zero_pages((void *)a, b - a) == RVM_SUCCESS ||
                       madvise((void *)a, b - a, MADV_POPULATE_WRITE) == 0)) {
             counted = (uint64_t)(a - (uintptr_t)n->base);
-            dirty_note(n, counted, (uint64_t)(b - (uintptr_t)n->base));
+            /* With the partial page after them, which the runs from
+             * `counted` on do not count either: a page handed to
+             * truncation must not take bytes unnoted (seg_idle). */
+            dirty_note(n, counted, SEG_HDR + off + len);
         }
     }
     /* Only bytes below the size have old values worth comparing with. */
