@@ -291,7 +291,6 @@ void region_free_all(void)
     free(rvm.regions);
     rvm.regions = NULL;
     rvm.nregions = rvm.regions_cap = 0;
-    page_pool_free();
     pthread_rwlock_unlock(&rvm.regions_lock);
 }
 

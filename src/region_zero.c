@@ -21,8 +21,7 @@
 #include "rvm_internal.h"
 #include "txn.h"
 
-/* Map the segment file again over region offsets [a, b), whose anonymous
- * pages go to the pool (page_pool.c) rather than back to the system. */
+/* Map the segment file again over region offsets [a, b). */
 static int remap_file(struct region *r, size_t a, size_t b)
 {
     int fd = open(r->seg->path, O_RDONLY | O_CLOEXEC);
@@ -32,19 +31,12 @@ static int remap_file(struct region *r, size_t a, size_t b)
     int rc = 0;
     /* A different file under the same name would show other bytes. */
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != r->seg->dev ||
-        (uint64_t)st.st_ino != r->seg->ino) {
+        (uint64_t)st.st_ino != r->seg->ino)
         rc = -ESTALE;
-    } else {
-        bool pooled = page_pool_put(r->vmaddr + a, b - a);
-        if (mmap(r->vmaddr + a, b - a, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
-                 (off_t)(r->offset + a)) == MAP_FAILED) {
-            rc = -errno;
-            /* The pages hold the bytes: back where they were. */
-            if (pooled && page_pool_take(r->vmaddr + a, b - a, false) != b - a)
-                rc = -EFAULT;
-        }
-    }
+    else if (mmap(r->vmaddr + a, b - a, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
+                  (off_t)(r->offset + a)) == MAP_FAILED)
+        rc = -errno;
     close(fd);
     return rc;
 }
@@ -126,9 +118,7 @@ static rvm_return_t zero_span(struct region *r, size_t lo, size_t hi)
         r->zero_hi = hi > r->zero_hi ? hi : r->zero_hi;
     }
     __atomic_store_n(&r->dirty, true, __ATOMIC_RELAXED);
-    size_t got = page_pool_take(r->vmaddr + lo, hi - lo, true);
-    if (got < hi - lo &&
-        mmap(r->vmaddr + lo + got, hi - lo - got, PROT_READ | PROT_WRITE,
+    if (mmap(r->vmaddr + lo, hi - lo, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED | MAP_POPULATE,
              -1, 0) == MAP_FAILED) {
         rvm_set_errmsg("cannot map zero pages: %s", strerror(errno));

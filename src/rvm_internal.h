@@ -136,13 +136,6 @@ void region_release_clean(struct rvm_log *log);
 /* region_zero.c: drop the private copies of region offsets [lo, hi)
  * (page aligned); regions_lock held exclusively.  0 or -errno. */
 int region_drop(struct region *r, size_t lo, size_t hi);
-/* page_pool.c, regions_lock held for writing: anonymous pages kept for
- * reuse.  put moves [addr, addr + len) in whole, or nothing (false); take
- * moves up to len bytes of pages to dest (zeroed if asked), returns how
- * many; free gives every page back at the end. */
-bool page_pool_put(char *addr, size_t len);
-size_t page_pool_take(char *dest, size_t len, bool zero);
-void page_pool_free(void);
 
 /* log.c */
 int log_create(const char *path, uint64_t data_size, long mode);

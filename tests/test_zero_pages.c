@@ -114,35 +114,6 @@ static void test_truncation_release_keeps_bytes_of_zero_pages(void **state)
     free(data);
 }
 
-/* Dropped zero pages go to a pool (page_pool.c) and come back from it:
- * with the old bytes cleared, and without taking the bytes that the
- * dropped range reads from the file again. */
-static void test_recycled_zero_pages_are_zero(void **state)
-{
-    struct tctx *c = *state;
-    rvm_region_t *r = setup(c);
-    char *base = r->vmaddr;
-    unsigned char *data = zero_eight_pages(base, 13);
-    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
-    rvm_tid_t *hold = hold_region(c, base);
-    assert_rvm_ok(rvm_truncate());
-    assert_rvm_ok(rvm_release_pages(base + 4 * PS, 8 * PS));
-    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 13));
-    /* Pages 0..2 and 13..14 (the file's holes) and 4..11 again. */
-    assert_rvm_ok(rvm_zero_pages(base, 3 * PS));
-    assert_true(all_zero((unsigned char *)base, 3 * PS));
-    assert_rvm_ok(rvm_zero_pages(base + 13 * PS, 2 * PS));
-    assert_true(all_zero((unsigned char *)base + 13 * PS, 2 * PS));
-    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 13));
-    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
-    assert_true(all_zero((unsigned char *)base + 4 * PS, 8 * PS));
-    /* The stale file bytes between stay the file's. */
-    assert_memory_equal(base + 3 * PS, stale_at(3 * PS), PS);
-    assert_memory_equal(base + 12 * PS, stale_at(12 * PS), PS);
-    assert_rvm_ok(rvm_abort_transaction(hold));
-    free(data);
-}
-
 /* A release that covers part of the zero pages leaves the rest alone. */
 static void test_partial_release_keeps_other_zero_pages(void **state)
 {
@@ -224,7 +195,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_pages_replace_the_files_until_released, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_release_keeps_bytes_of_zero_pages, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_partial_release_keeps_other_zero_pages, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_recycled_zero_pages_are_zero, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_refused_outside_private_regions, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_mark_applied_only_after_a_truncation_past_it, t_setup, t_teardown),
     };
