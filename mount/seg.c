@@ -243,10 +243,22 @@ void seg_unmap(struct node *n)
  * After the flush every committed byte of the file is durable in the log,
  * and after the truncation in the segment file, so memory and file agree
  * and a dropped page reads back the same bytes.  Readers (maplock only)
- * may copy from a page while it is dropped: they see those same bytes.
+ * wait while pages are dropped (drop_copies).
  * The cost is one log force and one truncation per SEG_DIRTY_MAX written,
  * paid by the writer of this file; the truncation would come anyway.
  */
+/* Drop the private copies of [p, p + len), keeping the zero pages of
+ * appends for the next ones (rvm_recycle_pages): readers are kept out
+ * meanwhile, since the span reads zeros for a moment.  Caller holds
+ * n->mu. */
+static rvm_return_t drop_copies(struct node *n, char *p, size_t len)
+{
+    pthread_rwlock_wrlock(&n->maplock);
+    rvm_return_t rc = rvm_recycle_pages(p, len);
+    pthread_rwlock_unlock(&n->maplock);
+    return rc;
+}
+
 void seg_release_applied(struct node *n)
 {
     if (!n->base)
@@ -259,7 +271,7 @@ void seg_release_applied(struct node *n)
          * written there since (dirty_note). */
         char *p = n->base + n->rel_lo;
         size_t len = n->rel_hi - n->rel_lo;
-        if (rvm_release_pages(p, len) == RVM_SUCCESS) {
+        if (drop_copies(n, p, len) == RVM_SUCCESS) {
             madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
             atomic_fetch_sub(&dirty_all, n->rel_bytes);
             rel_clear(n);
@@ -302,7 +314,7 @@ void seg_idle(struct node *n)
     char *p = n->base + n->dirty_lo;
     size_t len = n->dirty_hi - n->dirty_lo;
     if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS ||
-        (len && rvm_release_pages(p, len) != RVM_SUCCESS)) {
+        (len && drop_copies(n, p, len) != RVM_SUCCESS)) {
         /* Keep the copies (they hold the only committed bytes that the
          * file lacks); try again after half as much writing. */
         atomic_fetch_sub(&dirty_all, n->dirty);

@@ -291,6 +291,7 @@ void region_free_all(void)
     free(rvm.regions);
     rvm.regions = NULL;
     rvm.nregions = rvm.regions_cap = 0;
+    page_pool_free();
     pthread_rwlock_unlock(&rvm.regions_lock);
 }
 
@@ -316,7 +317,7 @@ void region_release_clean(struct rvm_log *log)
         struct seg *s = r->seg;
         if (s->queued || (s->last_seq && s->last_seq >= head_seq))
             continue;
-        if (region_drop(r, 0, r->length) == 0)
+        if (region_drop(r, 0, r->length, false) == 0)
             r->dirty = false;
     }
     log_unlock(log);

@@ -9,7 +9,8 @@
  * knows some bytes to be zero in memory gives them anonymous zero pages
  * instead.  Such pages are no longer backed by the file, so dropping
  * their copies with MADV_DONTNEED would leave zeros where the file has
- * the committed bytes: there the file is mapped again.
+ * the committed bytes: there the file is mapped again.  rvm_recycle_pages
+ * keeps those pages (page_pool.c) for the next rvm_zero_pages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +22,95 @@
 #include "rvm_internal.h"
 #include "txn.h"
 
-/* Map the segment file again over region offsets [a, b). */
-static int remap_file(struct region *r, size_t a, size_t b)
+/* Add [lo, hi) to the exact spans, joined with those it touches; left
+ * out when there is no room. */
+static void zspan_add(struct region *r, size_t lo, size_t hi)
+{
+    int i = 0, j;
+    while (i < r->nzspans && r->zspans[i].hi < lo)
+        i++;
+    for (j = i; j < r->nzspans && r->zspans[j].lo <= hi; j++) {
+        lo = r->zspans[j].lo < lo ? r->zspans[j].lo : lo;
+        hi = r->zspans[j].hi > hi ? r->zspans[j].hi : hi;
+    }
+    /* spans [i, j) are replaced by one */
+    if (i == j && r->nzspans == ZSPANS_MAX)
+        return;
+    memmove(&r->zspans[i + 1], &r->zspans[j], (size_t)(r->nzspans - j) * sizeof(r->zspans[0]));
+    r->nzspans -= j - i - 1;
+    r->zspans[i].lo = lo;
+    r->zspans[i].hi = hi;
+}
+
+/* [lo, hi) is the file's again, or unknown. */
+static void zspan_cut(struct region *r, size_t lo, size_t hi)
+{
+    for (int i = 0; i < r->nzspans; i++) {
+        size_t a = r->zspans[i].lo, b = r->zspans[i].hi;
+        if (b <= lo || a >= hi)
+            continue;
+        if (a < lo && b > hi) {
+            r->zspans[i].hi = lo;
+            if (r->nzspans < ZSPANS_MAX) { /* else the right part is left out */
+                memmove(&r->zspans[i + 2], &r->zspans[i + 1],
+                        (size_t)(r->nzspans - i - 1) * sizeof(r->zspans[0]));
+                r->zspans[i + 1].lo = hi;
+                r->zspans[i + 1].hi = b;
+                r->nzspans++;
+            }
+            return;
+        }
+        if (a < lo) {
+            r->zspans[i].hi = lo;
+        } else if (b > hi) {
+            r->zspans[i].lo = hi;
+        } else {
+            memmove(&r->zspans[i], &r->zspans[i + 1],
+                    (size_t)(r->nzspans - i - 1) * sizeof(r->zspans[0]));
+            r->nzspans--;
+            i--;
+        }
+    }
+}
+
+struct moved {
+    size_t lo[ZSPANS_MAX], hi[ZSPANS_MAX];
+    int n;
+};
+
+/* Move the zero pages of [a, b) to the pool, the exact spans only (the
+ * hull may hold file pages), noting each chunk in *m. */
+static void zspan_pool(struct region *r, size_t a, size_t b, struct moved *m)
+{
+    m->n = 0;
+    for (int i = 0; i < r->nzspans; i++) {
+        size_t x = r->zspans[i].lo > a ? r->zspans[i].lo : a;
+        size_t y = r->zspans[i].hi < b ? r->zspans[i].hi : b;
+        if (x >= y)
+            continue;
+        if (!page_pool_put(r->vmaddr + x, y - x))
+            break; /* the rest are freed by the mapping of the file */
+        m->lo[m->n] = x;
+        m->hi[m->n] = y;
+        m->n++;
+    }
+}
+
+/* Undo zspan_pool: the chunks back where they came from, last first (the
+ * pool is a stack). */
+static int zspan_unpool(struct region *r, const struct moved *m)
+{
+    for (int k = m->n - 1; k >= 0; k--) {
+        size_t len = m->hi[k] - m->lo[k];
+        if (page_pool_take(r->vmaddr + m->lo[k], len, false) != len)
+            return -EFAULT;
+    }
+    return 0;
+}
+
+/* Map the segment file again over region offsets [a, b); recycle: the
+ * zero pages there go to the pool first. */
+static int remap_file(struct region *r, size_t a, size_t b, bool recycle)
 {
     int fd = open(r->seg->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -31,22 +119,32 @@ static int remap_file(struct region *r, size_t a, size_t b)
     int rc = 0;
     /* A different file under the same name would show other bytes. */
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != r->seg->dev ||
-        (uint64_t)st.st_ino != r->seg->ino)
+        (uint64_t)st.st_ino != r->seg->ino) {
         rc = -ESTALE;
-    else if (mmap(r->vmaddr + a, b - a, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
-                  (off_t)(r->offset + a)) == MAP_FAILED)
-        rc = -errno;
+    } else {
+        /* Write-protected pages (auto transactions) would come back so. */
+        struct moved m = {.n = 0};
+        if (recycle && !auto_armed())
+            zspan_pool(r, a, b, &m);
+        if (mmap(r->vmaddr + a, b - a, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
+                 (off_t)(r->offset + a)) == MAP_FAILED) {
+            rc = -errno;
+            /* The pages hold the bytes: back where they were. */
+            if (zspan_unpool(r, &m) < 0)
+                rc = -EFAULT;
+        }
+    }
     close(fd);
     return rc;
 }
 
-int region_drop(struct region *r, size_t lo, size_t hi)
+int region_drop(struct region *r, size_t lo, size_t hi, bool recycle)
 {
     size_t a = lo > r->zero_lo ? lo : r->zero_lo;
     size_t b = hi < r->zero_hi ? hi : r->zero_hi;
     if (a < b) {
-        int rc = remap_file(r, a, b);
+        int rc = remap_file(r, a, b, recycle);
         if (rc < 0)
             return rc; /* the anonymous pages stay: they hold the bytes */
         if (a == r->zero_lo)
@@ -55,6 +153,7 @@ int region_drop(struct region *r, size_t lo, size_t hi)
             r->zero_hi = a;
         if (r->zero_lo >= r->zero_hi)
             r->zero_lo = r->zero_hi = 0;
+        zspan_cut(r, a, b);
     } else {
         a = b = hi;
     }
@@ -118,23 +217,38 @@ static rvm_return_t zero_span(struct region *r, size_t lo, size_t hi)
         r->zero_hi = hi > r->zero_hi ? hi : r->zero_hi;
     }
     __atomic_store_n(&r->dirty, true, __ATOMIC_RELAXED);
-    if (mmap(r->vmaddr + lo, hi - lo, PROT_READ | PROT_WRITE,
+    /* A failed take may leave a hole after the pages it moved: the
+     * mapping below fills it. */
+    size_t got = page_pool_take(r->vmaddr + lo, hi - lo, true);
+    if (got < hi - lo &&
+        mmap(r->vmaddr + lo + got, hi - lo - got, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED | MAP_POPULATE,
              -1, 0) == MAP_FAILED) {
         rvm_set_errmsg("cannot map zero pages: %s", strerror(errno));
         return RVM_ENO_MEMORY;
+    }
+    zspan_add(r, lo, hi);
+    return RVM_SUCCESS;
+}
+
+static rvm_return_t drop_span(struct region *r, size_t lo, size_t hi, bool recycle)
+{
+    int rc = lo < hi ? region_drop(r, lo, hi, recycle) : 0;
+    if (rc < 0) {
+        rvm_set_errmsg("cannot drop private pages: %s", strerror(-rc));
+        return RVM_EIO;
     }
     return RVM_SUCCESS;
 }
 
 static rvm_return_t release_span(struct region *r, size_t lo, size_t hi)
 {
-    int rc = lo < hi ? region_drop(r, lo, hi) : 0;
-    if (rc < 0) {
-        rvm_set_errmsg("cannot drop private pages: %s", strerror(-rc));
-        return RVM_EIO;
-    }
-    return RVM_SUCCESS;
+    return drop_span(r, lo, hi, false);
+}
+
+static rvm_return_t recycle_span(struct region *r, size_t lo, size_t hi)
+{
+    return drop_span(r, lo, hi, true);
 }
 
 rvm_return_t rvm_zero_pages(void *addr, rvm_length_t len)
@@ -145,6 +259,11 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t len)
 rvm_return_t rvm_release_pages(void *addr, rvm_length_t len)
 {
     return page_op(addr, len, release_span);
+}
+
+rvm_return_t rvm_recycle_pages(void *addr, rvm_length_t len)
+{
+    return page_op(addr, len, recycle_span);
 }
 
 rvm_return_t rvm_commit_mark(uint64_t *mark)

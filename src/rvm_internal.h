@@ -51,6 +51,8 @@ struct seg {
     struct seg *next;
 };
 
+#define ZSPANS_MAX 16
+
 struct region {
     char *vmaddr;
     size_t length;
@@ -62,6 +64,11 @@ struct region {
     /* [zero_lo, zero_hi): region offsets where rvm_zero_pages may have put
      * anonymous pages (equal: nowhere); regions_lock exclusive to change */
     size_t zero_lo, zero_hi;
+    /* Inside those: the exact spans of anonymous pages rvm_zero_pages made
+     * and nothing dropped since (sorted, disjoint), the only pages that may
+     * go to the page pool; a span that does not fit is left out of it. */
+    struct { size_t lo, hi; } zspans[ZSPANS_MAX];
+    int nzspans;
     uint64_t n_txn;             /* active transactions with ranges here (atomic) */
 };
 
@@ -135,7 +142,16 @@ void region_free_all(void);
 void region_release_clean(struct rvm_log *log);
 /* region_zero.c: drop the private copies of region offsets [lo, hi)
  * (page aligned); regions_lock held exclusively.  0 or -errno. */
-int region_drop(struct region *r, size_t lo, size_t hi);
+/* Map the file again over [lo, hi) of r; recycle: its zero pages go to
+ * the page pool (the caller keeps readers away meanwhile). */
+int region_drop(struct region *r, size_t lo, size_t hi, bool recycle);
+/* page_pool.c, regions_lock held for writing: anonymous pages kept for
+ * reuse.  put moves [addr, addr + len) in whole, or nothing (false); take
+ * moves up to len bytes of pages to dest (zeroed first if asked) and
+ * returns how many; free gives every page back at the end. */
+bool page_pool_put(char *addr, size_t len);
+size_t page_pool_take(char *dest, size_t len, bool zero);
+void page_pool_free(void);
 
 /* log.c */
 int log_create(const char *path, uint64_t data_size, long mode);

@@ -9,6 +9,7 @@
 #include "test_util.h"
 #include "rvm_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,84 @@ static void test_truncation_release_keeps_bytes_of_zero_pages(void **state)
     free(data);
 }
 
+/* rvm_recycle_pages keeps the zero pages it drops (src/page_pool.c) and
+ * rvm_zero_pages gives them out again: cleared, and not in place of the
+ * bytes that the dropped span reads from the file again. */
+static void test_recycled_zero_pages_come_back_cleared(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    unsigned char *data = zero_eight_pages(base, 13);
+    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    rvm_tid_t *hold = hold_region(c, base);
+    assert_rvm_ok(rvm_truncate());
+    assert_rvm_ok(rvm_recycle_pages(base + 4 * PS, 8 * PS));
+    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 13));
+    assert_rvm_ok(rvm_zero_pages(base, 3 * PS));
+    assert_true(all_zero((unsigned char *)base, 3 * PS));
+    assert_rvm_ok(rvm_zero_pages(base + 13 * PS, 2 * PS));
+    assert_true(all_zero((unsigned char *)base + 13 * PS, 2 * PS));
+    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 13));
+    assert_rvm_ok(rvm_zero_pages(base + 4 * PS, 8 * PS));
+    assert_true(all_zero((unsigned char *)base + 4 * PS, 8 * PS));
+    assert_memory_equal(base + 3 * PS, stale_at(3 * PS), PS);
+    assert_memory_equal(base + 12 * PS, stale_at(12 * PS), PS);
+    assert_rvm_ok(rvm_abort_transaction(hold));
+    free(data);
+}
+
+/* Mappings of the file at path outside [base, base + len): pages of the
+ * file that left the region (a pool must hold anonymous pages only). */
+static int file_maps_outside(const char *path, const char *base, size_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char *name = strchr(line, '/');
+        if (!name || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        name[strcspn(name, "\n")] = '\0';
+        if (strcmp(name, path) == 0 &&
+            (hi <= (unsigned long)base || lo >= (unsigned long)(base + len)))
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The zero pages' span is a hull: a file page between two runs of zero
+ * pages (page 3, written in a transaction: a private copy of the file's
+ * page) must stay out of the pool. */
+static void test_recycling_keeps_file_pages_out_of_the_pool(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    unsigned char *data = zero_eight_pages(base, 17);
+    assert_rvm_ok(rvm_zero_pages(base, 3 * PS));
+    unsigned char *low = malloc(4 * PS);
+    assert_non_null(low);
+    t_fill(low, 4 * PS, 19);
+    t_commit_bytes(base, low, 4 * PS, no_flush); /* pages 0..3 */
+    t_commit_bytes(base + 4 * PS, data, 8 * PS, no_flush);
+    rvm_tid_t *hold = hold_region(c, base);
+    assert_rvm_ok(rvm_truncate());
+    assert_rvm_ok(rvm_recycle_pages(base, 12 * PS));
+    assert_int_equal(file_maps_outside(t_path(c, "seg"), base, PAGES * PS), 0);
+    assert_true(t_check_fill(base, 4 * PS, 19));
+    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 17));
+    assert_rvm_ok(rvm_zero_pages(base + 13 * PS, 2 * PS));
+    assert_true(all_zero((unsigned char *)base + 13 * PS, 2 * PS));
+    assert_int_equal(file_maps_outside(t_path(c, "seg"), base, PAGES * PS), 0);
+    assert_rvm_ok(rvm_abort_transaction(hold));
+    free(low);
+    free(data);
+}
+
 /* A release that covers part of the zero pages leaves the rest alone. */
 static void test_partial_release_keeps_other_zero_pages(void **state)
 {
@@ -195,6 +274,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_pages_replace_the_files_until_released, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_release_keeps_bytes_of_zero_pages, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_partial_release_keeps_other_zero_pages, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_zero_pages_come_back_cleared, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_recycling_keeps_file_pages_out_of_the_pool, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_refused_outside_private_regions, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_mark_applied_only_after_a_truncation_past_it, t_setup, t_teardown),
     };

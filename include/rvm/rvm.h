@@ -611,6 +611,19 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t length);
 rvm_return_t rvm_release_pages(void *addr, rvm_length_t length);
 
 /**
+ * rvm_release_pages(), and the anonymous pages that rvm_zero_pages() gave
+ * the span are kept (up to 128 MiB in all) for later rvm_zero_pages()
+ * calls, which clear them rather than take new pages from the system:
+ * on virtual machines a page new to the process costs several times its
+ * clearing.  For a moment during the call the span reads zeros: the caller
+ * keeps every reader and writer of it away until the call returns.  Not
+ * kept while regions are armed for auto transactions.
+ * @return as rvm_release_pages().
+ * Thread-safety: thread-safe.
+ */
+rvm_return_t rvm_recycle_pages(void *addr, rvm_length_t length);
+
+/**
  * A mark in the order of commits, for rvm_mark_applied(): it stands after
  * every transaction whose rvm_end_transaction() returned before this call.
  * Lets a caller drop private copies (rvm_release_pages) once truncation
