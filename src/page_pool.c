@@ -12,15 +12,15 @@
  * PROT_NONE, each chunk pages moved in by one call (mremap, no copy),
  * taken from the top.  Moves use MREMAP_DONTUNMAP, which leaves an empty
  * mapping behind instead of a hole.  Some kernels unmap a move's
- * destination before they find that the move cannot be done: a hole in
- * the reserved stretch is filled again at once, and if another mapping
- * took it meanwhile the pool stops for good and its stretch is never
- * unmapped as a whole (it could hold that mapping).  A hole in a region
- * is the caller's to fill.
+ * destination before they find that the move cannot be done, and since
+ * 6.17 a move may stop half way: after any failed move into the stretch
+ * its hole is filled again where it can be, and the pool takes no more
+ * pages; its stretch is then never unmapped as a whole (another mapping
+ * could have taken a hole), only its chunks.  A hole in a region is the
+ * caller's to fill.
  *
  * Every call with regions_lock held for writing.
  */
-#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -54,18 +54,17 @@ static bool move(void *from, size_t len, void *to)
            MAP_FAILED;
 }
 
-/* After a failed move into the stretch: its destination may be a hole. */
+/* After a failed move into the stretch: its destination may be a hole,
+ * whole or in part (since 6.17 a move may stop half way), which is
+ * filled again where it can be; and the pool stops, since what is left of
+ * the stretch is no longer known. */
 static void reserve_again(char *to, size_t len)
 {
+    pool.broken = true;
     void *p = mmap(to, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
                    MAP_FIXED_NOREPLACE, -1, 0);
-    if (p == MAP_FAILED && errno == EEXIST)
-        return; /* nothing was unmapped: the reservation is still there */
-    if (p != to) {
-        if (p != MAP_FAILED)
-            munmap(p, len); /* a kernel without MAP_FIXED_NOREPLACE put it elsewhere */
-        pool.broken = true;
-    }
+    if (p != MAP_FAILED && p != to)
+        munmap(p, len); /* a kernel without MAP_FIXED_NOREPLACE put it elsewhere */
 }
 
 bool page_pool_put(char *addr, size_t len)
@@ -95,7 +94,8 @@ bool page_pool_put(char *addr, size_t len)
 size_t page_pool_take(char *dest, size_t len, bool zero)
 {
     size_t done = 0;
-    while (done < len && pool.n && !pool.broken) {
+    /* Even when broken: the chunks are whole and ours. */
+    while (done < len && pool.n) {
         size_t *clen = &pool.chunk[pool.n - 1].len;
         size_t piece = len - done < *clen ? len - done : *clen;
         char *from = pool.chunk[pool.n - 1].addr + *clen - piece;

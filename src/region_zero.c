@@ -130,7 +130,10 @@ static int remap_file(struct region *r, size_t a, size_t b, bool recycle)
                  MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
                  (off_t)(r->offset + a)) == MAP_FAILED) {
             rc = -errno;
-            /* The pages hold the bytes: back where they were. */
+            /* The pages hold the bytes: back where they were.  (A move
+             * that stopped half way left zeros that only this mapping
+             * would have covered: then only the caller's promise that the
+             * file holds the bytes is left.) */
             if (zspan_unpool(r, &m) < 0)
                 rc = -EFAULT;
         }
