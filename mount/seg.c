@@ -235,18 +235,6 @@ void seg_unmap(struct node *n)
     dirty_reset(n);
 }
 
-/*
- * Caller holds n->mu and knows that the file is in no active transaction
- * (so no one can change its memory until it lets go): if the file has
- * written enough pages, drop their private copies.
- *
- * After the flush every committed byte of the file is durable in the log,
- * and after the truncation in the segment file, so memory and file agree
- * and a dropped page reads back the same bytes.  Readers (maplock only)
- * wait while pages are dropped (drop_copies).
- * The cost is one log force and one truncation per SEG_DIRTY_MAX written,
- * paid by the writer of this file; the truncation would come anyway.
- */
 /* Drop the private copies of [p, p + len), keeping the zero pages of
  * appends for the next ones (rvm_recycle_pages): readers are kept out
  * meanwhile, since the span reads zeros for a moment.  Caller holds
@@ -286,6 +274,19 @@ bool seg_release_pending(void)
     return atomic_load(&rel_files) > 0;
 }
 
+/*
+ * Caller holds n->mu and knows that the file is in no active transaction
+ * (so no one can change its memory until it lets go): drop the copies
+ * truncation has applied, and if the file has written enough pages, hand
+ * them to truncation (a commit mark).
+ *
+ * If pages handed off are still waiting when SEG_DIRTY_MAX more are
+ * written, the writer flushes and truncates itself: after the flush every
+ * committed byte of the file is durable in the log, and after the
+ * truncation in the segment file, so memory and file agree and a dropped
+ * page reads back the same bytes.  Readers (maplock only) wait while
+ * pages are dropped (drop_copies).
+ */
 void seg_idle(struct node *n)
 {
     if (!n->base)
