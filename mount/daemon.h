@@ -140,6 +140,13 @@ void seg_idle(struct node *n);
  * handed to truncation once it has applied them (seg_idle does it too). */
 void seg_release_applied(struct node *n);
 bool seg_release_pending(void);    /* some file has copies handed off */
+struct seg_copies {
+    uint64_t bytes;             /* pages written and not dropped (upper bound) */
+    uint64_t handoffs;          /* written pages handed to truncation */
+    uint64_t dropped;           /* hand-offs whose copies were dropped */
+    uint64_t dropped_by_writer; /* drops after the writer flushed and truncated */
+};
+void seg_copies_stats(struct seg_copies *c);
 int seg_shrink(struct node *n, uint64_t size);
 void seg_trim_repair(const char *marker);
 #define SEG_SHRINK_MIN (256u << 10) /* below: shrink in the log */

@@ -49,6 +49,16 @@
 
 static atomic_uint_fast64_t dirty_all; /* sum of every node's dirty */
 static atomic_int rel_files;           /* nodes with pages handed off */
+/* user.rvm.stat: hand-offs, their drops, and drops the writer made */
+static atomic_uint_fast64_t n_handoffs, n_handoff_drops, n_writer_drops;
+
+void seg_copies_stats(struct seg_copies *c)
+{
+    c->bytes = atomic_load(&dirty_all);
+    c->handoffs = atomic_load(&n_handoffs);
+    c->dropped = atomic_load(&n_handoff_drops);
+    c->dropped_by_writer = atomic_load(&n_writer_drops);
+}
 
 int rvm_errno(rvm_return_t rc)
 {
@@ -263,6 +273,7 @@ void seg_release_applied(struct node *n)
             madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
             atomic_fetch_sub(&dirty_all, n->rel_bytes);
             rel_clear(n);
+            atomic_fetch_add(&n_handoff_drops, 1);
         } else {
             rel_fold(n); /* the copies stay: seg_idle tries again */
         }
@@ -301,6 +312,7 @@ void seg_idle(struct node *n)
     if (n->rel_bytes == 0 && n->dirty_hi > lo &&
         rvm_commit_mark(&n->rel_mark) == RVM_SUCCESS) {
         atomic_fetch_add(&rel_files, 1);
+        atomic_fetch_add(&n_handoffs, 1);
         n->rel_lo = lo;
         n->rel_hi = n->dirty_hi;
         n->rel_bytes = n->dirty;
@@ -326,6 +338,7 @@ void seg_idle(struct node *n)
     if (len)
         madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
     dirty_reset(n);
+    atomic_fetch_add(&n_writer_drops, 1);
 }
 
 /* Make room for `end` data bytes.  Caller holds n->mu and knows that the

@@ -144,6 +144,8 @@ static int store_stat_text(char *buf, size_t len)
         return -EIO;
     uint64_t ring_requests;
     bool ring = uring_served(&ring_requests);
+    struct seg_copies cp;
+    seg_copies_stats(&cp);
 #define U(x) ((unsigned long long)(x))
     int n = snprintf(buf, len,
         "store=%s\nlog=%s\nlog_size=%llu\nlog_used=%llu\nlog_records=%llu\n"
@@ -154,7 +156,9 @@ static int store_stat_text(char *buf, size_t len)
         "bytes_after_ranges=%llu\nbytes_logged=%llu\nlog_bytes_written=%llu\n"
         "flushes=%llu\nforces=%llu\ngroup_commits=%llu\n"
         "no_flush_pending=%llu\nrecovered_records=%llu\nrecovery_usec=%llu\n"
-        "transport=%s\nuring_requests=%llu\n",
+        "transport=%s\nuring_requests=%llu\n"
+        "copies_bytes=%llu\ncopies_handed_off=%llu\ncopies_dropped=%llu\n"
+        "copies_dropped_by_writer=%llu\n",
         fs.store, fs.log_path, U(s.log_size), U(s.log_used), U(s.log_records),
         U(s.n_records), U(s.n_truncations), U(s.n_auto_truncations),
         U(s.bytes_truncated), U(s.n_begin),
@@ -164,7 +168,8 @@ static int store_stat_text(char *buf, size_t len)
         U(s.bytes_logged), U(s.log_bytes_written), U(s.n_flushes),
         U(s.n_forces), U(s.n_group_commits), U(s.no_flush_pending),
         U(s.n_recovered_records), U(s.recovery_usec),
-        ring ? "io_uring" : "dev_fuse", U(ring_requests));
+        ring ? "io_uring" : "dev_fuse", U(ring_requests), U(cp.bytes),
+        U(cp.handoffs), U(cp.dropped), U(cp.dropped_by_writer));
 #undef U
     if (n < 0 || (size_t)n >= len)
         return n;

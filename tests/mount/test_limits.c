@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,6 +449,25 @@ static void check_rewrites(struct rmount *m, int pass, int npages, uint64_t end)
     close(fd);
 }
 
+/* The file `name` of m holds `size` bytes of generation 0 (read past the
+ * kernel's cache). */
+static void check_appended_at(struct rmount *m, const char *name, uint64_t size)
+{
+    char p[PATH_MAX];
+    int fd = open(rmount_path(m, name, p), O_RDONLY | O_DIRECT);
+    assert_true(fd >= 0);
+    unsigned char *buf = aligned_alloc(4096, APPEND_CHUNK);
+    assert_non_null(buf);
+    for (uint64_t off = 0; off < size; off += APPEND_CHUNK) {
+        assert_int_equal(pread(fd, buf, APPEND_CHUNK, (off_t)off), (ssize_t)APPEND_CHUNK);
+        for (size_t i = 0; i < APPEND_CHUNK; i++)
+            if (buf[i] != append_byte(off + i, 0))
+                fail_msg("%s: byte %llu is 0x%02x", name, (unsigned long long)(off + i), buf[i]);
+    }
+    free(buf);
+    close(fd);
+}
+
 static void test_rewrites_after_hand_off_survive_dropped_copies(void **s)
 {
     (void)s;
@@ -486,6 +506,58 @@ static void test_rewrites_after_hand_off_survive_dropped_copies(void **s)
     assert_int_equal(rmount_stop(&M2), 0);
     assert_int_equal(rmount_start(&M2), 0);
     check_rewrites(&M2, 1, N_PAGES, end);
+    assert_int_equal(rmount_stop(&M2), 0);
+    rmount_cleanup(&M2);
+}
+
+/* A counter of the root's user.rvm.stat. */
+static uint64_t root_stat(struct rmount *m, const char *key)
+{
+    char buf[16384], want[64];
+    ssize_t n = getxattr(m->mnt, RVMFS_XATTR_STAT, buf, sizeof buf - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    snprintf(want, sizeof want, "\n%s=", key);
+    char *at = strstr(buf, want);
+    assert_non_null(at);
+    return strtoull(at + strlen(want), NULL, 10);
+}
+
+/* A file that stops being written right after its pages were handed to
+ * truncation gets no write of its own to drop them at: the daemon's timer
+ * drops them once another file's writes have made a truncation apply
+ * them. */
+static void test_idle_file_copies_dropped_after_truncation(void **s)
+{
+    (void)s;
+    assert_int_equal(rmount_init(&M2, "logsize=64M"), 0);
+    assert_int_equal(rmount_start(&M2), 0);
+    char p[PATH_MAX];
+    int fd = open(rmount_path(&M2, "idle", p), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    append_range(fd, 0, REWRITE_BASE + (4u << 20), 0);
+    close(fd);
+    assert_int_equal(root_stat(&M2, "copies_handed_off"), 1);
+    assert_int_equal(root_stat(&M2, "copies_dropped"), 0);
+    fd = open(rmount_path(&M2, "other", p), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    append_range(fd, 0, 48u << 20, 0);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    uint64_t dropped = 0;
+    for (int i = 0; i < 150 && !dropped; i++) {
+        struct timespec d = {0, 100 * 1000000L};
+        nanosleep(&d, NULL);
+        dropped = root_stat(&M2, "copies_dropped");
+    }
+    assert_int_equal(dropped, 1);
+    /* What stays: the idle file's last 4 MiB and the other file's 48
+     * (and their header page, counted at every growth); 64 MiB more
+     * before the drop. */
+    uint64_t left = root_stat(&M2, "copies_bytes");
+    print_message("copies_bytes %llu after the drop\n", (unsigned long long)left);
+    assert_true(left < (64u << 20));
+    check_appended_at(&M2, "idle", REWRITE_BASE + (4u << 20));
     assert_int_equal(rmount_stop(&M2), 0);
     rmount_cleanup(&M2);
 }
@@ -562,6 +634,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transaction_larger_than_log_is_enospc_and_stays_abortable),
         cmocka_unit_test(test_rewrites_after_hand_off_survive_dropped_copies),
+        cmocka_unit_test(test_idle_file_copies_dropped_after_truncation),
         cmocka_unit_test(test_writes_outside_transactions_wrap_the_log),
         cmocka_unit_test(test_file_grows_past_initial_capacity_outside_transaction),
         cmocka_unit_test(test_big_shrink_outside_transaction_needs_no_log_space),
