@@ -264,12 +264,18 @@ void seg_release_applied(struct node *n)
     if (n->rel_remark && rvm_commit_mark(&n->rel_mark) != RVM_SUCCESS)
         rel_fold(n);
     n->rel_remark = false;
-    if (n->rel_bytes && rvm_mark_applied(n->rel_mark)) {
+    /* Readers of the file now (maplock taken) leave it for a later
+     * call: the lock prefers readers, and a writer waiting for them would
+     * hold n->mu meanwhile. */
+    if (n->rel_bytes && rvm_mark_applied(n->rel_mark) &&
+        pthread_rwlock_trywrlock(&n->maplock) == 0) {
         /* Every byte committed there is in the file now, and nothing was
          * written there since (dirty_note). */
         char *p = n->base + n->rel_lo;
         size_t len = n->rel_hi - n->rel_lo;
-        if (drop_copies(n, p, len) == RVM_SUCCESS) {
+        rvm_return_t rc = rvm_recycle_pages(p, len);
+        pthread_rwlock_unlock(&n->maplock);
+        if (rc == RVM_SUCCESS) {
             madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
             atomic_fetch_sub(&dirty_all, n->rel_bytes);
             rel_clear(n);
