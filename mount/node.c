@@ -266,48 +266,52 @@ void node_txn_unref(struct node *n)
     pthread_mutex_unlock(&fs.table_mu);
 }
 
-/* From the timer: copies of files no longer written, which their own
- * writes would have dropped (seg_idle) once truncation applied them.  A
- * file busy now is left for the next tick. */
-void nodes_release_applied(void)
+/* Call fn on every node in the table, inside an RCU read section. */
+static void nodes_each(void (*fn)(struct node *))
 {
-    if (!seg_release_pending())
-        return;
     struct cds_lfht_iter it;
     rcu_thread_online();
     urcu_memb_read_lock();
     cds_lfht_first(fs.nodes, &it);
     for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it));
-         cds_lfht_next(fs.nodes, &it)) {
-        struct node *n = caa_container_of(hn, struct node, hnode);
-        if (n->kind != NODE_REG || pthread_mutex_trylock(&n->mu) != 0)
-            continue;
-        if (!n->dead && n->rel_bytes && !node_busy(n))
-            seg_release_applied(n);
-        pthread_mutex_unlock(&n->mu);
-    }
+         cds_lfht_next(fs.nodes, &it))
+        fn(caa_container_of(hn, struct node, hnode));
     urcu_memb_read_unlock();
+}
+
+/* A file busy now is left for the next tick. */
+static void release_applied(struct node *n)
+{
+    if (n->kind != NODE_REG || pthread_mutex_trylock(&n->mu) != 0)
+        return;
+    if (!n->dead && n->rel_bytes && !node_busy(n))
+        seg_release_applied(n);
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* From the timer: copies of files no longer written, which their own
+ * writes would have dropped (seg_idle) once truncation applied them. */
+void nodes_release_applied(void)
+{
+    if (seg_release_pending())
+        nodes_each(release_applied);
+}
+
+static void unmap_one(struct node *n)
+{
+    if (n->kind == NODE_REG)
+        seg_unmap(n);
+    else if (n->fd >= 0 && n->ino != FUSE_ROOT_ID) {
+        close(n->fd);
+        n->fd = -1;
+    }
 }
 
 /* At shutdown, after every transaction ended: drop every mapping. */
 void nodes_unmap_all(void)
 {
-    struct cds_lfht_iter it;
-    rcu_thread_online();
     pthread_mutex_lock(&fs.table_mu);
-    urcu_memb_read_lock();
-    cds_lfht_first(fs.nodes, &it);
-    for (struct cds_lfht_node *hn; (hn = cds_lfht_iter_get_node(&it));
-         cds_lfht_next(fs.nodes, &it)) {
-        struct node *n = caa_container_of(hn, struct node, hnode);
-        if (n->kind == NODE_REG)
-            seg_unmap(n);
-        else if (n->fd >= 0 && n->ino != FUSE_ROOT_ID) {
-            close(n->fd);
-            n->fd = -1;
-        }
-    }
-    urcu_memb_read_unlock();
+    nodes_each(unmap_one);
     pthread_mutex_unlock(&fs.table_mu);
 }
 

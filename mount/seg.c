@@ -247,14 +247,21 @@ void seg_unmap(struct node *n)
 
 /* Drop the private copies of [p, p + len), keeping the zero pages of
  * appends for the next ones (rvm_recycle_pages): readers are kept out
- * meanwhile, since the span reads zeros for a moment.  Caller holds
- * n->mu. */
-static rvm_return_t drop_copies(struct node *n, char *p, size_t len)
+ * meanwhile, since the span reads zeros for a moment.  wait false: not
+ * while readers hold the file (1), for the lock prefers readers and the
+ * caller holds n->mu meanwhile.  0 dropped, -1 the copies stay. */
+static int drop_copies(struct node *n, char *p, size_t len, bool wait)
 {
-    pthread_rwlock_wrlock(&n->maplock);
+    if (!wait && pthread_rwlock_trywrlock(&n->maplock) != 0)
+        return 1;
+    if (wait)
+        pthread_rwlock_wrlock(&n->maplock);
     rvm_return_t rc = rvm_recycle_pages(p, len);
     pthread_rwlock_unlock(&n->maplock);
-    return rc;
+    if (rc != RVM_SUCCESS)
+        return -1;
+    madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
+    return 0;
 }
 
 void seg_release_applied(struct node *n)
@@ -264,25 +271,18 @@ void seg_release_applied(struct node *n)
     if (n->rel_remark && rvm_commit_mark(&n->rel_mark) != RVM_SUCCESS)
         rel_fold(n);
     n->rel_remark = false;
-    /* Readers of the file now (maplock taken) leave it for a later
-     * call: the lock prefers readers, and a writer waiting for them would
-     * hold n->mu meanwhile. */
-    if (n->rel_bytes && rvm_mark_applied(n->rel_mark) &&
-        pthread_rwlock_trywrlock(&n->maplock) == 0) {
-        /* Every byte committed there is in the file now, and nothing was
-         * written there since (dirty_note). */
-        char *p = n->base + n->rel_lo;
-        size_t len = n->rel_hi - n->rel_lo;
-        rvm_return_t rc = rvm_recycle_pages(p, len);
-        pthread_rwlock_unlock(&n->maplock);
-        if (rc == RVM_SUCCESS) {
-            madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
-            atomic_fetch_sub(&dirty_all, n->rel_bytes);
-            rel_clear(n);
-            atomic_fetch_add(&n_handoff_drops, 1);
-        } else {
-            rel_fold(n); /* the copies stay: seg_idle tries again */
-        }
+    if (!n->rel_bytes || !rvm_mark_applied(n->rel_mark))
+        return;
+    /* Every byte committed there is in the file now, and nothing was
+     * written there since (dirty_note); with readers of the file now, a
+     * later call drops them. */
+    int rc = drop_copies(n, n->base + n->rel_lo, n->rel_hi - n->rel_lo, false);
+    if (rc == 0) {
+        atomic_fetch_sub(&dirty_all, n->rel_bytes);
+        rel_clear(n);
+        atomic_fetch_add(&n_handoff_drops, 1);
+    } else if (rc < 0) {
+        rel_fold(n); /* the copies stay: seg_idle tries again */
     }
 }
 
@@ -333,7 +333,7 @@ void seg_idle(struct node *n)
     char *p = n->base + n->dirty_lo;
     size_t len = n->dirty_hi - n->dirty_lo;
     if (rvm_flush() != RVM_SUCCESS || rvm_truncate() != RVM_SUCCESS ||
-        (len && drop_copies(n, p, len) != RVM_SUCCESS)) {
+        (len && drop_copies(n, p, len, true) != 0)) {
         /* Keep the copies (they hold the only committed bytes that the
          * file lacks); try again after half as much writing. */
         atomic_fetch_sub(&dirty_all, n->dirty);
@@ -341,8 +341,6 @@ void seg_idle(struct node *n)
         atomic_fetch_add(&dirty_all, n->dirty);
         return;
     }
-    if (len)
-        madvise(p, len, MADV_RANDOM); /* a new mapping: see seg_map_cap */
     dirty_reset(n);
     atomic_fetch_add(&n_writer_drops, 1);
 }

@@ -268,21 +268,3 @@ rvm_return_t rvm_recycle_pages(void *addr, rvm_length_t len)
 {
     return page_op(addr, len, recycle_span);
 }
-
-rvm_return_t rvm_commit_mark(uint64_t *mark)
-{
-    rvm_return_t ret = rvm_check_init();
-    if (ret)
-        return ret;
-    if (!mark)
-        return RVM_ERANGE;
-    *mark = rvm.log ? log_commit_mark(rvm.log) : 0;
-    return RVM_SUCCESS;
-}
-
-rvm_bool_t rvm_mark_applied(uint64_t mark)
-{
-    if (rvm_check_init() != RVM_SUCCESS || !rvm.log)
-        return rvm_false;
-    return log_mark_applied(rvm.log, mark) ? rvm_true : rvm_false;
-}

@@ -141,9 +141,9 @@ struct region *region_find(const void *addr, size_t len); /* regions_lock held *
 void region_free_all(void);
 void region_release_clean(struct rvm_log *log);
 /* region_zero.c: drop the private copies of region offsets [lo, hi)
- * (page aligned); regions_lock held exclusively.  0 or -errno. */
-/* Map the file again over [lo, hi) of r; recycle: its zero pages go to
- * the page pool (the caller keeps readers away meanwhile). */
+ * (page aligned), mapping the file again over the zero pages; recycle:
+ * those go to the page pool (the caller keeps readers away meanwhile).
+ * regions_lock held exclusively.  0 or -errno. */
 int region_drop(struct region *r, size_t lo, size_t hi, bool recycle);
 /* page_pool.c, regions_lock held for writing: anonymous pages kept for
  * reuse.  put moves [addr, addr + len) in whole, or nothing (false); take

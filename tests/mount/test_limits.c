@@ -421,11 +421,13 @@ static uint64_t rewritten_page(int k)
     return (uint64_t)k * 1031 % (REWRITE_BASE / 4096) * 4096;
 }
 
-static void check_rewrites(struct rmount *m, int pass, int npages, uint64_t end)
+/* The file `name` of m: `end` bytes appended (generation 0), the first
+ * npages rewritten pages of generation 2; read past the kernel's cache,
+ * so from the daemon's memory, then its files. */
+static void check_rewrites(struct rmount *m, const char *name, int npages, uint64_t end)
 {
     char p[PATH_MAX];
-    /* Past the kernel's cache: the daemon's memory, then its files. */
-    int fd = open(rmount_path(m, "rewrites", p), O_RDONLY | O_DIRECT);
+    int fd = open(rmount_path(m, name, p), O_RDONLY | O_DIRECT);
     assert_true(fd >= 0);
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
@@ -441,28 +443,9 @@ static void check_rewrites(struct rmount *m, int pass, int npages, uint64_t end)
                     gen = 2;
             for (size_t i = 0; i < 4096; i++)
                 if (buf[pg - off + i] != append_byte(pg + i, gen))
-                    fail_msg("pass %d: byte %llu is 0x%02x, not of generation %d", pass,
+                    fail_msg("%s: byte %llu is 0x%02x, not of generation %d", name,
                              (unsigned long long)(pg + i), buf[pg - off + i], gen);
         }
-    }
-    free(buf);
-    close(fd);
-}
-
-/* The file `name` of m holds `size` bytes of generation 0 (read past the
- * kernel's cache). */
-static void check_appended_at(struct rmount *m, const char *name, uint64_t size)
-{
-    char p[PATH_MAX];
-    int fd = open(rmount_path(m, name, p), O_RDONLY | O_DIRECT);
-    assert_true(fd >= 0);
-    unsigned char *buf = aligned_alloc(4096, APPEND_CHUNK);
-    assert_non_null(buf);
-    for (uint64_t off = 0; off < size; off += APPEND_CHUNK) {
-        assert_int_equal(pread(fd, buf, APPEND_CHUNK, (off_t)off), (ssize_t)APPEND_CHUNK);
-        for (size_t i = 0; i < APPEND_CHUNK; i++)
-            if (buf[i] != append_byte(off + i, 0))
-                fail_msg("%s: byte %llu is 0x%02x", name, (unsigned long long)(off + i), buf[i]);
     }
     free(buf);
     close(fd);
@@ -500,12 +483,12 @@ static void test_rewrites_after_hand_off_survive_dropped_copies(void **s)
     }
     free(back);
     close(dfd);
-    check_rewrites(&M2, 0, N_PAGES, end);
+    check_rewrites(&M2, "rewrites", N_PAGES, end);
     assert_int_equal(fsync(fd), 0);
     close(fd);
     assert_int_equal(rmount_stop(&M2), 0);
     assert_int_equal(rmount_start(&M2), 0);
-    check_rewrites(&M2, 1, N_PAGES, end);
+    check_rewrites(&M2, "rewrites", N_PAGES, end);
     assert_int_equal(rmount_stop(&M2), 0);
     rmount_cleanup(&M2);
 }
@@ -557,7 +540,7 @@ static void test_idle_file_copies_dropped_after_truncation(void **s)
     uint64_t left = root_stat(&M2, "copies_bytes");
     print_message("copies_bytes %llu after the drop\n", (unsigned long long)left);
     assert_true(left < (64u << 20));
-    check_appended_at(&M2, "idle", REWRITE_BASE + (4u << 20));
+    check_rewrites(&M2, "idle", 0, REWRITE_BASE + (4u << 20));
     assert_int_equal(rmount_stop(&M2), 0);
     rmount_cleanup(&M2);
 }
