@@ -194,7 +194,10 @@ int bg_start(void)
     int rc = pthread_create(&inval_thr, NULL, inval_main, NULL);
     if (rc)
         return -rc;
+    pthread_setname_np(inval_thr, "rvmfs-inval");
     rc = pthread_create(&timer_thr, NULL, timer_main, NULL);
+    if (rc == 0)
+        pthread_setname_np(timer_thr, "rvmfs-timer");
     if (rc) {
         pthread_mutex_lock(&bg_mu);
         bg_quit = true;

@@ -459,6 +459,9 @@ bool uring_prepare(struct fuse_session *se, size_t payload)
             return false;
         }
         U.ents[i].thr_up = true;
+        char name[16];
+        snprintf(name, sizeof name, "rvmfs-ring%u", i % 10000);
+        pthread_setname_np(U.ents[i].thr, name);
     }
     return true;
 }

@@ -127,7 +127,7 @@ void ahead_start(struct log_ahead *a, uint64_t off, size_t want)
 {
     if (a->pending)
         return;
-    if (!a->reader.running && worker_start(&a->reader, ahead_run, a) < 0)
+    if (!a->reader.running && worker_start(&a->reader, "rvm-readahead", ahead_run, a) < 0)
         return; /* reads stay in the walk's thread */
     a->req = (struct ahead_req){
         .f = a->direct ? a->direct : a->f, .direct = a->direct != NULL,

@@ -1,6 +1,6 @@
 /*
  * log_img.c - the memory of commit images (struct log_img): a per-thread
- * cache of blocks in a few size classes.
+ * cache of small blocks and a shared one of large blocks.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,6 +31,33 @@ struct img_cache {
     struct img_block *c[IMG_NCLASS];
     size_t bytes;
 };
+
+/*
+ * Large images (a 1 MiB write through rvmfs is one) are made on the
+ * committing thread and freed by the log writer's, so a per-thread cache
+ * never sees them again; malloc gave each one pages fresh from the
+ * kernel (it maps such sizes, or trims them off its heaps), and touching
+ * those pages cost a fault and a clear per 4 KiB: a tenth of the request
+ * thread's time in sequential writes.  Blocks are powers of two; only
+ * the part an image fills ever gets pages.
+ */
+#define IMG_BIG_MIN 14          /* 16 KiB, beyond the small classes */
+#define IMG_NBIG 12             /* up to 32 MiB; larger are not cached */
+#define IMG_BIG_MAX (32u << 20) /* bytes (block sizes) kept for all threads */
+
+static struct {
+    pthread_mutex_t mu;
+    struct img_block *c[IMG_NBIG];
+    size_t bytes;
+} img_big = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int img_big_class(size_t bytes)
+{
+    for (int k = 0; k < IMG_NBIG; k++)
+        if (bytes <= (size_t)1 << (IMG_BIG_MIN + k))
+            return k;
+    return -1;
+}
 /* initial-exec: no __tls_get_addr call per image (a few bytes of static TLS). */
 static __thread struct img_cache img_tls __attribute__((tls_model("initial-exec")));
 static __thread bool img_tls_keyed __attribute__((tls_model("initial-exec")));
@@ -100,6 +127,20 @@ struct log_img *img_alloc(size_t len, size_t nsegs)
         img_tls.c[k] = b->next;
         img_tls.bytes -= b->cap;
         img_prefetch(b->next, need);
+    } else if (k < 0 && (k = img_big_class(need)) >= 0) {
+        pthread_mutex_lock(&img_big.mu);
+        if ((b = img_big.c[k]) != NULL) {
+            img_big.c[k] = b->next;
+            img_big.bytes -= b->cap;
+        }
+        pthread_mutex_unlock(&img_big.mu);
+        if (!b) {
+            size_t cap = (size_t)1 << (IMG_BIG_MIN + k);
+            b = malloc(cap);
+            if (!b)
+                return NULL;
+            b->cap = cap;
+        }
     } else {
         size_t cap = k >= 0 ? (size_t)1 << (IMG_CLASS_MIN + k) : need;
         b = malloc(cap);
@@ -120,7 +161,26 @@ void img_free(struct log_img *img)
         return;
     struct img_block *b = (struct img_block *)((char *)img - offsetof(struct img_block, img));
     int k = img_class(b->cap);
-    if (k < 0 || img_tls.bytes + b->cap > IMG_CACHE_MAX) {
+    if (k < 0) {
+        /* Only blocks made at a class's size go back (a large one may
+         * have been made at its exact size: too large to cache). */
+        int kb = img_big_class(b->cap);
+        if (kb >= 0 && b->cap == (size_t)1 << (IMG_BIG_MIN + kb)) {
+            pthread_mutex_lock(&img_big.mu);
+            bool keep = img_big.bytes + b->cap <= IMG_BIG_MAX;
+            if (keep) {
+                b->next = img_big.c[kb];
+                img_big.c[kb] = b;
+                img_big.bytes += b->cap;
+            }
+            pthread_mutex_unlock(&img_big.mu);
+            if (keep)
+                return;
+        }
+        free(b);
+        return;
+    }
+    if (img_tls.bytes + b->cap > IMG_CACHE_MAX) {
         free(b);
         return;
     }

@@ -335,11 +335,16 @@ int log_open(const char *path, struct rvm_log **out)
     else
         rvm_set_errmsg("log empty; %s", scan.why);
     *out = L;
-    if (pthread_create(&L->thr, NULL, trunc_thread, L) == 0)
+    /* Named so that top -H and perf tell the log's threads apart. */
+    if (pthread_create(&L->thr, NULL, trunc_thread, L) == 0) {
         L->thr_running = true;
+        pthread_setname_np(L->thr, "rvm-truncate");
+    }
     /* Without it the committing thread writes its no_flush queue itself. */
-    if (pthread_create(&L->wthr, NULL, log_writer, L) == 0)
+    if (pthread_create(&L->wthr, NULL, log_writer, L) == 0) {
         L->wthr_running = true;
+        pthread_setname_np(L->wthr, "rvm-logwriter");
+    }
     return 0;
 fail:
     L->io->close(L->f);

@@ -243,7 +243,7 @@ static void writeback_run(void *arg, void *msg)
 /* Ask for the write-back of the touched segments (those with a descriptor). */
 static void writeback_kick(struct worker *wb, const struct touched *t)
 {
-    if (!wb->running && worker_start(wb, writeback_run, NULL) < 0)
+    if (!wb->running && worker_start(wb, "rvm-recwrite", writeback_run, NULL) < 0)
         return;
     struct fd_list *l = malloc(sizeof *l + t->n * sizeof l->fd[0]);
     if (!l)

@@ -25,7 +25,8 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-int worker_start(struct worker *w, void (*fn)(void *arg, void *msg), void *arg)
+int worker_start(struct worker *w, const char *name, void (*fn)(void *arg, void *msg),
+                 void *arg)
 {
     w->fn = fn;
     w->arg = arg;
@@ -38,6 +39,7 @@ int worker_start(struct worker *w, void (*fn)(void *arg, void *msg), void *arg)
         return -rc;
     }
     w->running = true;
+    pthread_setname_np(w->thr, name);
     return 0;
 }
 

@@ -21,8 +21,10 @@ struct worker {
     void *arg;
 };
 
-/* Start the thread (w zeroed before); 0, or -errno and w stays unused. */
-int worker_start(struct worker *w, void (*fn)(void *arg, void *msg), void *arg);
+/* Start the thread (w zeroed before), called name (at most 15 chars, as
+ * top -H shows it); 0, or -errno and w stays unused. */
+int worker_start(struct worker *w, const char *name, void (*fn)(void *arg, void *msg),
+                 void *arg);
 
 /* Give the thread msg; returns the message it replaced (never taken, the
  * caller's to free) or NULL.  Only after worker_start succeeded. */
