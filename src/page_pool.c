@@ -67,28 +67,36 @@ static void reserve_again(char *to, size_t len)
         munmap(p, len); /* a kernel without MAP_FIXED_NOREPLACE put it elsewhere */
 }
 
-bool page_pool_put(char *addr, size_t len)
+/*
+ * Part of a span too long for the room left is taken all the same: drops
+ * come 64 MiB at a time in rvmfs, and refusing whole spans left the pool
+ * short while appends made fresh pages.
+ */
+size_t page_pool_put(char *addr, size_t len)
 {
     if (pool.broken || len == 0)
-        return false;
+        return 0;
     if (!pool.base) {
         void *b = mmap(NULL, POOL_MAX, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (b == MAP_FAILED)
-            return false;
+            return 0;
         pool.base = b;
     }
     char *to = pool_top();
-    if (pool.n == POOL_CHUNKS || len > (size_t)(pool.base + POOL_MAX - to))
-        return false;
+    size_t room = (size_t)(pool.base + POOL_MAX - to);
+    if (pool.n == POOL_CHUNKS || room == 0)
+        return 0;
+    if (len > room)
+        len = room; /* both whole pages: the stretch is filled page by page */
     if (!move(addr, len, to)) {
         reserve_again(to, len);
-        return false;
+        return 0;
     }
     pool.chunk[pool.n].addr = to;
     pool.chunk[pool.n].len = len;
     pool.n++;
-    return true;
+    return len;
 }
 
 size_t page_pool_take(char *dest, size_t len, bool zero)

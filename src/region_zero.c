@@ -88,11 +88,14 @@ static void zspan_pool(struct region *r, size_t a, size_t b, struct moved *m)
         size_t y = r->zspans[i].hi < b ? r->zspans[i].hi : b;
         if (x >= y)
             continue;
-        if (!page_pool_put(r->vmaddr + x, y - x))
+        size_t got = page_pool_put(r->vmaddr + x, y - x);
+        if (got) {
+            m->lo[m->n] = x;
+            m->hi[m->n] = x + got;
+            m->n++;
+        }
+        if (got < y - x)
             break; /* the rest are freed by the mapping of the file */
-        m->lo[m->n] = x;
-        m->hi[m->n] = y;
-        m->n++;
     }
 }
 

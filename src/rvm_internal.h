@@ -146,10 +146,11 @@ void region_release_clean(struct rvm_log *log);
  * regions_lock held exclusively.  0 or -errno. */
 int region_drop(struct region *r, size_t lo, size_t hi, bool recycle);
 /* page_pool.c, regions_lock held for writing: anonymous pages kept for
- * reuse.  put moves [addr, addr + len) in whole, or nothing (false); take
- * moves up to len bytes of pages to dest (zeroed first if asked) and
- * returns how many; free gives every page back at the end. */
-bool page_pool_put(char *addr, size_t len);
+ * reuse.  put moves the first pages of [addr, addr + len), as many as
+ * there is room for, and returns how many bytes; take moves up to len
+ * bytes of pages to dest (zeroed first if asked) and returns how many;
+ * free gives every page back at the end. */
+size_t page_pool_put(char *addr, size_t len);
 size_t page_pool_take(char *dest, size_t len, bool zero);
 void page_pool_free(void);
 
