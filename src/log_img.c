@@ -203,3 +203,24 @@ void img_free(struct log_img *img)
     img_tls.c[k] = b;
     img_tls.bytes += b->cap;
 }
+
+void img_cache_free(void)
+{
+    pthread_mutex_lock(&img_big.mu);
+    for (int k = 0; k < IMG_NBIG; k++)
+        while (img_big.c[k]) {
+            struct img_block *b = img_big.c[k];
+            img_big.c[k] = b->next;
+            free(b);
+        }
+    img_big.bytes = 0;
+    pthread_mutex_unlock(&img_big.mu);
+}
+
+size_t img_cache_bytes(void)
+{
+    pthread_mutex_lock(&img_big.mu);
+    size_t n = img_big.bytes;
+    pthread_mutex_unlock(&img_big.mu);
+    return n;
+}

@@ -153,6 +153,7 @@ rvm_return_t rvm_terminate(void)
     rvm.log = NULL;
     region_free_all();
     seg_free_all();
+    img_cache_free(); /* after log_close: its writer is gone */
     free(rvm.log_dev);
     rvm.log_dev = NULL;
     pthread_mutex_unlock(&rvm.init_mu);

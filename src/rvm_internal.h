@@ -178,6 +178,11 @@ void log_stats(struct rvm_log *log, rvm_stats_t *st);
 uint64_t log_data_size(struct rvm_log *log);
 struct log_img *img_alloc(size_t len, size_t nsegs);
 void img_free(struct log_img *img);
+/* Give back the blocks the shared cache of large images keeps (thread-safe;
+ * blocks still in use come back to it later). */
+void img_cache_free(void);
+/* Bytes of blocks the shared cache keeps now (for tests). */
+size_t img_cache_bytes(void);
 
 /* log_scan.c: walk records from a position; see log_scan.h */
 
