@@ -175,7 +175,20 @@ void img_free(struct log_img *img)
         size_t cap;
         int kb = img_big_class(b->cap, &cap);
         if (kb >= 0 && b->cap == cap) {
+            struct img_block *evict = NULL;
             pthread_mutex_lock(&img_big.mu);
+            /* Full: blocks of other classes make room, largest first.  The
+             * writer's coalesced batches come in every size, one block to
+             * a class, and once they filled the cache the commits' own
+             * class never got in again. */
+            for (int k = IMG_NBIG - 1; k >= 0 && img_big.bytes + b->cap > IMG_BIG_MAX; k--)
+                while (k != kb && img_big.c[k] && img_big.bytes + b->cap > IMG_BIG_MAX) {
+                    struct img_block *x = img_big.c[k];
+                    img_big.c[k] = x->next;
+                    img_big.bytes -= x->cap;
+                    x->next = evict;
+                    evict = x;
+                }
             bool keep = img_big.bytes + b->cap <= IMG_BIG_MAX;
             if (keep) {
                 b->next = img_big.c[kb];
@@ -183,6 +196,11 @@ void img_free(struct log_img *img)
                 img_big.bytes += b->cap;
             }
             pthread_mutex_unlock(&img_big.mu);
+            while (evict) {
+                struct img_block *x = evict;
+                evict = x->next;
+                free(x);
+            }
             if (keep)
                 return;
         }

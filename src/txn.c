@@ -202,6 +202,39 @@ int txn_hold_region(struct rvm_txn *t, struct region *r)
 }
 
 /* First range whose end reaches addr (may be adjacent before it). */
+unsigned char txn_old_zero[1];
+
+/*
+ * Ranges of at least this many bytes whose old bytes are all zero save
+ * nothing: an append through rvmfs declares fresh zero pages, and saving
+ * them took an allocation of as many new pages (a fault and a clear
+ * each) and a copy, per 1 MiB write, where a scan of zeros costs a tenth.
+ * The scan of other bytes stops at the first that is not zero.
+ */
+#define OLD_ZERO_MIN 4096
+
+static bool all_zero(const char *p, size_t len)
+{
+    static const char zeros[4096];
+    while (len) {
+        size_t n = len < sizeof zeros ? len : sizeof zeros;
+        if (memcmp(p, zeros, n) != 0)
+            return false;
+        p += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* Put the saved old bytes of range r at dst. */
+static void old_copy(unsigned char *dst, const struct trange *r)
+{
+    if (r->old == TXN_OLD_ZERO)
+        memset(dst, 0, r->len);
+    else
+        memcpy(dst, r->old, r->len);
+}
+
 static size_t range_lower(struct rvm_txn *t, const char *addr)
 {
     size_t lo = 0, hi = t->n;
@@ -237,7 +270,10 @@ int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len,
             end = t->r[j - 1].addr + t->r[j - 1].len;
     }
     unsigned char *old = NULL;
-    if (t->mode == restore) {
+    if (t->mode == restore && j == i && !src_old && len >= OLD_ZERO_MIN &&
+        all_zero(addr, len)) {
+        old = TXN_OLD_ZERO;
+    } else if (t->mode == restore) {
         old = arena_alloc(t, (size_t)(end - start));
         if (!old)
             return -ENOMEM;
@@ -246,7 +282,7 @@ int txn_add_range(struct rvm_txn *t, struct region *reg, char *addr, size_t len,
             memcpy(old + (addr - start), src_old, len);
         /* Bytes declared before keep the value saved then. */
         for (size_t k = i; k < j; k++)
-            memcpy(old + (t->r[k].addr - start), t->r[k].old, t->r[k].len);
+            old_copy(old + (t->r[k].addr - start), &t->r[k]);
     }
     if (j == i) {
         if (t->n == t->cap) {
@@ -397,7 +433,7 @@ rvm_return_t rvm_abort_transaction(rvm_tid_t *tid)
     if (t->is_auto)
         auto_abort(t);
     for (size_t k = 0; k < t->n; k++)
-        memcpy(t->r[k].addr, t->r[k].old, t->r[k].len);
+        old_copy((unsigned char *)t->r[k].addr, &t->r[k]);
     if (t->is_auto)
         auto_finish(t);
     txn_end(tid, t);

@@ -18,8 +18,12 @@ struct trange {
     char *addr;
     size_t len;
     struct region *reg;
-    unsigned char *old;     /* saved bytes (restore mode), else NULL */
+    unsigned char *old;     /* saved bytes (restore mode), TXN_OLD_ZERO, else NULL */
 };
+
+/* The old bytes of a range were all zero: nothing saved (see txn.c). */
+extern unsigned char txn_old_zero[1];
+#define TXN_OLD_ZERO (&txn_old_zero[0])
 
 /* Old values live in an arena: one allocation serves many set_ranges. */
 struct chunk {

@@ -157,6 +157,50 @@ static void test_coalesced_no_flush_commits_log_fewer_bytes(void **state)
     assert_true(t_check_fill(r->vmaddr, sizeof buf, 949));
 }
 
+/* Large commits that do not overlap go out as their own records (a merged
+ * copy would save only headers); large ones that do are merged. */
+static void test_large_commits_coalesce_only_when_they_overlap(void **state)
+{
+    struct tctx *c = *state;
+    t_create_log(c, MIB(16));
+    rvm_options_t o;
+    t_options(c, &o, 0);
+    o.flags = RVM_ALL_OPTIMIZATIONS;
+    o.flush_buf_len = MIB(4); /* all of each batch stays queued until the flush */
+    assert_rvm_ok(RVM_INIT(&o));
+    const size_t big = KIB(128);
+    rvm_region_t *r = t_map(c, "seg", 0, 8 * big, 0);
+    unsigned char *buf = malloc(big);
+    assert_non_null(buf);
+    rvm_stats_t st0 = t_stats();
+    for (unsigned i = 0; i < 8; i++) {
+        t_fill(buf, big, 300 + i);
+        t_commit_bytes(r->vmaddr + i * big, buf, big, no_flush);
+    }
+    assert_rvm_ok(rvm_flush());
+    rvm_stats_t st = t_stats();
+    assert_int_equal(st.n_records - st0.n_records, 8);
+    assert_int_equal(st.bytes_logged - st0.bytes_logged, 8 * big);
+
+    /* The same range eight times: one record with the last bytes. */
+    st0 = st;
+    for (unsigned i = 0; i < 8; i++) {
+        t_fill(buf, big, 400 + i);
+        t_commit_bytes(r->vmaddr, buf, big, no_flush);
+    }
+    assert_rvm_ok(rvm_flush());
+    st = t_stats();
+    assert_int_equal(st.n_records - st0.n_records, 1);
+    assert_int_equal(st.bytes_logged - st0.bytes_logged, big);
+
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, 8 * big, 0);
+    assert_true(t_check_fill(r->vmaddr, big, 407));
+    for (unsigned i = 1; i < 8; i++)
+        assert_true(t_check_fill(r->vmaddr + i * big, big, 300 + i));
+    free(buf);
+}
+
 static void test_auto_truncation_keeps_data_correct(void **state)
 {
     struct tctx *c = *state;
@@ -534,6 +578,7 @@ int main(void)
         T(test_big_commit_after_small_ones_wraps_the_log),
         T(test_no_flush_queue_is_written_past_flush_buf_len),
         T(test_coalesced_no_flush_commits_log_fewer_bytes),
+        T(test_large_commits_coalesce_only_when_they_overlap),
         T(test_auto_truncation_keeps_data_correct),
         T(test_full_log_makes_commit_truncate_and_retry),
         T(test_transaction_larger_than_log_is_etoo_big_and_abortable),

@@ -209,6 +209,49 @@ static void test_abort_restores_old_bytes(void **state)
     free(orig);
 }
 
+/* Ranges of zeros save nothing (src/txn.c, OLD_ZERO_MIN): an abort still
+ * puts the zeros back, alone or after a later range merged with them. */
+static void test_abort_restores_zero_ranges(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = init_and_map(c, 8);
+    unsigned char *orig = malloc(8 * PS);
+    assert_non_null(orig);
+    memset(orig, 0, 4 * PS);
+    t_fill(orig + 4 * PS, 4 * PS, 5);
+    t_commit_bytes(r->vmaddr + 4 * PS, orig + 4 * PS, 4 * PS, flush);
+    assert_memory_equal(r->vmaddr, orig, 8 * PS);
+
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, r->vmaddr + 100, 3 * PS)); /* zeros */
+    memset(r->vmaddr + 100, 'X', 3 * PS);
+    /* Overlaps the zeros saved as nothing and reaches the pattern. */
+    assert_rvm_ok(rvm_set_range(tid, r->vmaddr + 2 * PS, 4 * PS));
+    memset(r->vmaddr + 2 * PS, 'Y', 4 * PS);
+    assert_rvm_ok(rvm_abort_transaction(tid));
+    assert_memory_equal(r->vmaddr, orig, 8 * PS);
+
+    /* Alone, then committed: the new bytes stay. */
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, r->vmaddr, 2 * PS));
+    memset(r->vmaddr, 'Z', 2 * PS);
+    assert_rvm_ok(rvm_abort_transaction(tid));
+    assert_memory_equal(r->vmaddr, orig, 8 * PS);
+    assert_rvm_ok(rvm_begin_transaction(tid, restore));
+    assert_rvm_ok(rvm_set_range(tid, r->vmaddr, 2 * PS));
+    memset(r->vmaddr, 'Z', 2 * PS);
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    memset(orig, 'Z', 2 * PS);
+    assert_rvm_ok(rvm_truncate());
+    unsigned char *disk = malloc(8 * PS);
+    assert_non_null(disk);
+    t_read_file(t_path(c, "seg"), 0, disk, 8 * PS);
+    assert_memory_equal(disk, orig, 8 * PS);
+    free(disk);
+    free(orig);
+}
+
 static void test_set_range_saves_old_bytes_once_per_byte(void **state)
 {
     struct tctx *c = *state;
@@ -598,6 +641,7 @@ int main(void)
         T(test_set_range_outside_regions_is_enot_mapped),
         T(test_modify_bytes_null_src_is_esrc),
         T(test_abort_restores_old_bytes),
+        T(test_abort_restores_zero_ranges),
         T(test_set_range_saves_old_bytes_once_per_byte),
         T(test_set_range_saves_old_bytes_once_across_regions),
         T(test_commit_of_overlapping_ranges_logs_final_bytes),
