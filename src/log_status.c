@@ -17,6 +17,8 @@
 #include "merge.h"
 #include "rvm_internal.h"
 
+#define RECOVERY_READ ((size_t)64 << 20)
+
 /* ---- status block ---- */
 
 /*
@@ -284,8 +286,13 @@ int log_open(const char *path, struct rvm_log **out)
         rvm_set_errmsg("cannot sync log %s: %s", path, strerror(-rc));
         goto fail;
     }
+    /* Recovery reads in pieces of at least RECOVERY_READ (two buffers of
+     * it, freed when it ends): a direct read of 16 MiB ran at 1.2-1.4
+     * GB/s on the disks here, one of 64 MiB at 1.7-1.8, against 2 GB/s
+     * for the kernel's own read-ahead. */
+    size_t rd = OPT(recovery_buf_len) > RECOVERY_READ ? OPT(recovery_buf_len) : RECOVERY_READ;
     struct log_scan scan;
-    log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, OPT(recovery_buf_len));
+    log_scan_init(&scan, L->io, L->f, &st, UINT64_MAX, rd);
     log_scan_direct(&scan, path);
     uint64_t n_applied, n_skipped;
     struct seg **unsynced = NULL;

@@ -167,6 +167,11 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
             j++;
         }
         size_t span = (size_t)(end - p->off);
+        if (j == i + 1) {
+            /* A piece alone (random updates, mostly): no copy to the stage. */
+            rc = write_run(s, p->data, (size_t)p->len, p->off);
+            continue;
+        }
         if (gaps && (rc = read_span(s, stage, span, p->off)) < 0)
             break;
         for (size_t k = i; k < j; k++)
