@@ -181,6 +181,17 @@ static void test_modify_bytes_null_src_is_esrc(void **state)
     assert_rvm_ok(rvm_end_transaction(tid, flush));
 }
 
+/* After a truncation the segment file holds want. */
+static void truncate_and_check_segment(struct tctx *c, const unsigned char *want, size_t len)
+{
+    assert_rvm_ok(rvm_truncate());
+    unsigned char *disk = malloc(len);
+    assert_non_null(disk);
+    t_read_file(t_path(c, "seg"), 0, disk, len);
+    assert_memory_equal(disk, want, len);
+    free(disk);
+}
+
 static void test_abort_restores_old_bytes(void **state)
 {
     struct tctx *c = *state;
@@ -200,12 +211,7 @@ static void test_abort_restores_old_bytes(void **state)
     assert_memory_equal(r->vmaddr, orig, 4 * PS);
 
     /* and nothing of it reaches the segment */
-    assert_rvm_ok(rvm_truncate());
-    unsigned char *disk = malloc(4 * PS);
-    assert_non_null(disk);
-    t_read_file(t_path(c, "seg"), 0, disk, 4 * PS);
-    assert_memory_equal(disk, orig, 4 * PS);
-    free(disk);
+    truncate_and_check_segment(c, orig, 4 * PS);
     free(orig);
 }
 
@@ -243,12 +249,7 @@ static void test_abort_restores_zero_ranges(void **state)
     memset(r->vmaddr, 'Z', 2 * PS);
     assert_rvm_ok(rvm_end_transaction(tid, flush));
     memset(orig, 'Z', 2 * PS);
-    assert_rvm_ok(rvm_truncate());
-    unsigned char *disk = malloc(8 * PS);
-    assert_non_null(disk);
-    t_read_file(t_path(c, "seg"), 0, disk, 8 * PS);
-    assert_memory_equal(disk, orig, 8 * PS);
-    free(disk);
+    truncate_and_check_segment(c, orig, 8 * PS);
     free(orig);
 }
 
