@@ -125,9 +125,8 @@ static int remap_file(struct region *r, size_t a, size_t b, bool recycle)
         (uint64_t)st.st_ino != r->seg->ino) {
         rc = -ESTALE;
     } else {
-        /* Write-protected pages (auto transactions) would come back so. */
         struct moved m = {.n = 0};
-        if (recycle && !auto_armed())
+        if (recycle)
             zspan_pool(r, a, b, &m);
         if (mmap(r->vmaddr + a, b - a, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
@@ -149,6 +148,11 @@ int region_drop(struct region *r, size_t lo, size_t hi, bool recycle)
 {
     size_t a = lo > r->zero_lo ? lo : r->zero_lo;
     size_t b = hi < r->zero_hi ? hi : r->zero_hi;
+    /* While regions are armed for auto transactions every page is
+     * write-protected; the file mapped again here would not be, and a
+     * later auto write there would be neither caught nor logged. */
+    if (a < b && auto_armed())
+        return -EPERM;
     if (a < b) {
         int rc = remap_file(r, a, b, recycle);
         if (rc < 0)
@@ -240,6 +244,10 @@ static rvm_return_t zero_span(struct region *r, size_t lo, size_t hi)
 static rvm_return_t drop_span(struct region *r, size_t lo, size_t hi, bool recycle)
 {
     int rc = lo < hi ? region_drop(r, lo, hi, recycle) : 0;
+    if (rc == -EPERM) {
+        rvm_set_errmsg("zero pages cannot be dropped while regions are armed for auto transactions");
+        return RVM_EMODE;
+    }
     if (rc < 0) {
         rvm_set_errmsg("cannot drop private pages: %s", strerror(-rc));
         return RVM_EIO;

@@ -228,6 +228,37 @@ static void test_refused_outside_private_regions(void **state)
     assert_rvm(rvm_zero_pages(other, sizeof other), RVM_ENOT_MAPPED);
 }
 
+/* tests/BUGS.md #4: zero pages made before regions were armed for auto
+ * transactions stay while armed, neither released by the caller nor
+ * dropped after a truncation, so that an auto write there is still
+ * caught and logged. */
+static void test_zero_pages_stay_while_armed(void **state)
+{
+    struct tctx *c = *state;
+    rvm_region_t *r = setup(c);
+    char *base = r->vmaddr;
+    unsigned char *data = zero_eight_pages(base, 9);
+    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+
+    rvm_tid_t *tid = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(tid, restore)); /* arms */
+    base[PAGES * PS - 1] = 'a';
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    assert_rvm(rvm_release_pages(base, PAGES * PS), RVM_EMODE);
+    assert_rvm(rvm_recycle_pages(base, PAGES * PS), RVM_EMODE);
+    assert_true(t_check_fill(base + 4 * PS, 8 * PS, 9));
+    assert_rvm_ok(rvm_truncate()); /* the log is empty: librvm would drop */
+
+    assert_rvm_ok(rvm_begin_auto_transaction(tid, restore));
+    memcpy(base + 5 * PS + 10, "caught", 6);
+    assert_rvm_ok(rvm_end_transaction(tid, flush));
+    t_reinit(c, 0);
+    r = t_map(c, "seg", 0, PAGES * PS, RVM_MAP_PRIVATE);
+    assert_memory_equal(r->vmaddr + 5 * PS + 10, "caught", 6);
+    assert_int_equal(r->vmaddr[PAGES * PS - 1], 'a');
+    free(data);
+}
+
 /* A mark is applied only once a completed truncation covers every commit
  * before it: not when the commit is merely durable, and not by a
  * truncation that began before a later commit was forced. */
@@ -277,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recycled_zero_pages_come_back_cleared, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_recycling_keeps_file_pages_out_of_the_pool, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_refused_outside_private_regions, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_zero_pages_stay_while_armed, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_mark_applied_only_after_a_truncation_past_it, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -603,9 +603,13 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t length);
  * file again.  Only when the file holds every committed byte there (after
  * rvm_flush and rvm_truncate) and no transaction has changed them since:
  * other bytes are lost.
- * @return #RVM_SUCCESS; #RVM_ENOT_MAPPED, #RVM_EMODE as rvm_zero_pages;
- *   #RVM_EIO when the file cannot be mapped again (the pages keep their
- *   bytes).
+ * While regions are armed for auto transactions, zero pages that
+ * rvm_zero_pages() gave the span stay (the file mapped again would not be
+ * write-protected), and so do those librvm would drop after a truncation.
+ * @return #RVM_SUCCESS; #RVM_ENOT_MAPPED, #RVM_EMODE as rvm_zero_pages
+ *   (while armed: only when the span holds such zero pages; nothing is
+ *   dropped then); #RVM_EIO when the file cannot be mapped again (the
+ *   pages keep their bytes).
  * Thread-safety: thread-safe.
  */
 rvm_return_t rvm_release_pages(void *addr, rvm_length_t length);
@@ -616,8 +620,7 @@ rvm_return_t rvm_release_pages(void *addr, rvm_length_t length);
  * calls, which clear them rather than take new pages from the system:
  * on virtual machines a page new to the process costs several times its
  * clearing.  For a moment during the call the span reads zeros: the caller
- * keeps every reader and writer of it away until the call returns.  Not
- * kept while regions are armed for auto transactions.
+ * keeps every reader and writer of it away until the call returns.
  * @return as rvm_release_pages().
  * Thread-safety: thread-safe.
  */
