@@ -221,7 +221,7 @@ typedef struct {
     rvm_bool_t from_heap;
     char *log_dev;             /**< log file or device; NULL: no log (memory only) */
     long truncate;             /**< auto-truncate when the log is this % full; 0: never */
-    rvm_length_t recovery_buf_len; /**< bytes read at a time by recovery */
+    rvm_length_t recovery_buf_len; /**< bytes read at a time by log walks: at least 16 MiB in truncation, 64 MiB in recovery */
     rvm_length_t flush_buf_len;    /**< no_flush bytes queued before a write-out */
     rvm_length_t max_read_len;     /**< largest single read of a segment */
     rvm_bool_t log_empty;      /**< rvm_query: true when the log holds no records */
