@@ -545,6 +545,68 @@ static void test_idle_file_copies_dropped_after_truncation(void **s)
     rmount_cleanup(&M2);
 }
 
+/* Appends of an odd length: each ends inside a page, after the zero pages
+ * the daemon made for it (a private copy of the file's page, not a zero
+ * page), and the next one fills the rest of that page.  Each such page is
+ * read back past the kernel's cache after the next append, through
+ * 160 MiB (two hand-offs of copies, many truncations of the 64 MiB log),
+ * and the whole file after a remount. */
+static void check_odd_appends(struct rmount *m, const char *name, uint64_t end)
+{
+    char p[PATH_MAX];
+    int fd = open(rmount_path(m, name, p), O_RDONLY | O_DIRECT);
+    assert_true(fd >= 0);
+    unsigned char *buf = aligned_alloc(4096, APPEND_CHUNK);
+    assert_non_null(buf);
+    for (uint64_t off = 0; off < end; off += APPEND_CHUNK) {
+        size_t want = end - off < APPEND_CHUNK ? (size_t)(end - off) : APPEND_CHUNK;
+        ssize_t got = pread(fd, buf, APPEND_CHUNK, (off_t)off);
+        assert_int_equal(got, (ssize_t)want);
+        for (size_t i = 0; i < want; i++)
+            if (buf[i] != append_byte(off + i, 0))
+                fail_msg("%s: byte %llu is 0x%02x", name, (unsigned long long)(off + i), buf[i]);
+    }
+    free(buf);
+    close(fd);
+}
+
+static void test_odd_appends_keep_their_partial_pages(void **s)
+{
+    (void)s;
+    const uint64_t odd = (200u << 10) + 1000, total = 160ull << 20;
+    assert_int_equal(rmount_init(&M2, "logsize=64M"), 0);
+    assert_int_equal(rmount_start(&M2), 0);
+    char p[PATH_MAX];
+    int fd = open(rmount_path(&M2, "odd", p), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    int dfd = open(rmount_path(&M2, "odd", p), O_RDONLY | O_DIRECT);
+    assert_true(dfd >= 0);
+    unsigned char *back = aligned_alloc(4096, 4096);
+    assert_non_null(back);
+    uint64_t end = 0;
+    while (end < total) {
+        uint64_t tail = end & ~(uint64_t)4095; /* the page the last append ended in */
+        append_range(fd, end, end + odd, 0);
+        end += odd;
+        assert_int_equal(pread(dfd, back, 4096, (off_t)tail), 4096);
+        for (size_t i = 0; i < 4096; i++)
+            if (back[i] != append_byte(tail + i, 0))
+                fail_msg("at %llu MiB: byte %llu is 0x%02x", (unsigned long long)(end >> 20),
+                         (unsigned long long)(tail + i), back[i]);
+    }
+    free(back);
+    close(dfd);
+    assert_true(root_stat(&M2, "copies_handed_off") >= 2);
+    check_odd_appends(&M2, "odd", end);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    assert_int_equal(rmount_stop(&M2), 0);
+    assert_int_equal(rmount_start(&M2), 0);
+    check_odd_appends(&M2, "odd", end);
+    assert_int_equal(rmount_stop(&M2), 0);
+    rmount_cleanup(&M2);
+}
+
 /* Appends (into zero pages) while the daemon is killed with -9: after
  * the restart, the file is a prefix of whole writes (each atomic), at
  * least every write before the last fsync, every byte the writer's. */
@@ -618,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_transaction_larger_than_log_is_enospc_and_stays_abortable),
         cmocka_unit_test(test_rewrites_after_hand_off_survive_dropped_copies),
         cmocka_unit_test(test_idle_file_copies_dropped_after_truncation),
+        cmocka_unit_test(test_odd_appends_keep_their_partial_pages),
         cmocka_unit_test(test_writes_outside_transactions_wrap_the_log),
         cmocka_unit_test(test_file_grows_past_initial_capacity_outside_transaction),
         cmocka_unit_test(test_big_shrink_outside_transaction_needs_no_log_space),
