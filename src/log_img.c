@@ -181,7 +181,11 @@ void img_free(struct log_img *img)
              * writer's coalesced batches come in every size, one block to
              * a class, and once they filled the cache the commits' own
              * class never got in again. */
-            for (int k = IMG_NBIG - 1; k >= 0 && img_big.bytes + b->cap > IMG_BIG_MAX; k--)
+            size_t own = 0; /* what eviction cannot free */
+            for (struct img_block *x = img_big.c[kb]; x; x = x->next)
+                own += x->cap;
+            for (int k = IMG_NBIG - 1;
+                 k >= 0 && own + b->cap <= IMG_BIG_MAX && img_big.bytes + b->cap > IMG_BIG_MAX; k--)
                 while (k != kb && img_big.c[k] && img_big.bytes + b->cap > IMG_BIG_MAX) {
                     struct img_block *x = img_big.c[k];
                     img_big.c[k] = x->next;

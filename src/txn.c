@@ -201,7 +201,6 @@ int txn_hold_region(struct rvm_txn *t, struct region *r)
     return 0;
 }
 
-/* First range whose end reaches addr (may be adjacent before it). */
 unsigned char txn_old_zero[1];
 
 /*
@@ -235,6 +234,7 @@ static void old_copy(unsigned char *dst, const struct trange *r)
         memcpy(dst, r->old, r->len);
 }
 
+/* First range whose end reaches addr (may be adjacent before it). */
 static size_t range_lower(struct rvm_txn *t, const char *addr)
 {
     size_t lo = 0, hi = t->n;

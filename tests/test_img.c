@@ -96,11 +96,19 @@ static void test_cache_is_bounded(void **state)
     for (int i = 0; i < N; i++)
         img_free(img[i]);
     assert_int_equal(img_cache_bytes(), 38 * cap);
-    for (int i = 0; i < 38; i++)
+    for (int i = 0; i < 39; i++) /* 38 from the cache, one new */
         img[i] = alloc_filled((1u << 20) + 100, 5);
     assert_int_equal(img_cache_bytes(), 0);
     for (int i = 0; i < 38; i++)
         img_free(img[i]);
+    assert_int_equal(img_cache_bytes(), 38 * cap);
+
+    /* A block of another class fits beside them; one more of theirs
+     * would not fit even with that one gone, so that one stays. */
+    img_free(alloc_filled(9000, 8)); /* a 10 KiB block */
+    assert_int_equal(img_cache_bytes(), 38 * cap + (10u << 10));
+    img_free(img[38]);
+    assert_int_equal(img_cache_bytes(), 38 * cap + (10u << 10));
     img_cache_free();
     assert_int_equal(img_cache_bytes(), 0);
 }

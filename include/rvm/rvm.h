@@ -603,11 +603,13 @@ rvm_return_t rvm_zero_pages(void *addr, rvm_length_t length);
  * file again.  Only when the file holds every committed byte there (after
  * rvm_flush and rvm_truncate) and no transaction has changed them since:
  * other bytes are lost.
- * While regions are armed for auto transactions, zero pages that
- * rvm_zero_pages() gave the span stay (the file mapped again would not be
- * write-protected), and so do those librvm would drop after a truncation.
+ * While regions are armed for auto transactions, nothing is dropped from a
+ * span that meets the stretch of a region from the first to the last page
+ * rvm_zero_pages() gave it (the file would be mapped again over that
+ * stretch, without write protection), and librvm's own drop after a
+ * truncation leaves such regions whole.
  * @return #RVM_SUCCESS; #RVM_ENOT_MAPPED, #RVM_EMODE as rvm_zero_pages
- *   (while armed: only when the span holds such zero pages; nothing is
+ *   (while armed: only for a span meeting such a stretch; nothing is
  *   dropped then); #RVM_EIO when the file cannot be mapped again (the
  *   pages keep their bytes).
  * Thread-safety: thread-safe.
