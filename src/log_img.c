@@ -181,9 +181,10 @@ void img_free(struct log_img *img)
              * writer's coalesced batches come in every size, one block to
              * a class, and once they filled the cache the commits' own
              * class never got in again. */
-            size_t own = 0; /* what eviction cannot free */
-            for (struct img_block *x = img_big.c[kb]; x; x = x->next)
-                own += x->cap;
+            size_t own = 0; /* what eviction cannot free; counted only when full */
+            if (img_big.bytes + b->cap > IMG_BIG_MAX)
+                for (struct img_block *x = img_big.c[kb]; x; x = x->next)
+                    own += x->cap;
             for (int k = IMG_NBIG - 1;
                  k >= 0 && own + b->cap <= IMG_BIG_MAX && img_big.bytes + b->cap > IMG_BIG_MAX; k--)
                 while (k != kb && img_big.c[k] && img_big.bytes + b->cap > IMG_BIG_MAX) {

@@ -64,6 +64,14 @@ static unsigned char *zero_eight_pages(char *base, unsigned seed)
     return data;
 }
 
+/* zero_eight_pages, the data committed there with a flush. */
+static void commit_into_eight_zero_pages(char *base, unsigned seed)
+{
+    unsigned char *data = zero_eight_pages(base, seed);
+    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    free(data);
+}
+
 static void test_zero_pages_replace_the_files_until_released(void **state)
 {
     struct tctx *c = *state;
@@ -104,15 +112,13 @@ static void test_truncation_release_keeps_bytes_of_zero_pages(void **state)
     struct tctx *c = *state;
     rvm_region_t *r = setup(c);
     char *base = r->vmaddr;
-    unsigned char *data = zero_eight_pages(base, 5);
-    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    commit_into_eight_zero_pages(base, 5);
     assert_rvm_ok(rvm_truncate()); /* nothing left in the log: copies go */
     assert_true(t_check_fill(base + 4 * PS, 8 * PS, 5));
     /* And the mapping is the file's again: a change made to the file
      * outside librvm (never done in earnest) shows through. */
     t_write_file(t_path(c, "seg"), 8 * PS, "Z", 1);
     assert_int_equal(base[8 * PS], 'Z');
-    free(data);
 }
 
 /* rvm_recycle_pages keeps the zero pages it drops (src/page_pool.c) and
@@ -123,8 +129,7 @@ static void test_recycled_zero_pages_come_back_cleared(void **state)
     struct tctx *c = *state;
     rvm_region_t *r = setup(c);
     char *base = r->vmaddr;
-    unsigned char *data = zero_eight_pages(base, 13);
-    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    commit_into_eight_zero_pages(base, 13);
     rvm_tid_t *hold = hold_region(c, base);
     assert_rvm_ok(rvm_truncate());
     assert_rvm_ok(rvm_recycle_pages(base + 4 * PS, 8 * PS));
@@ -139,7 +144,6 @@ static void test_recycled_zero_pages_come_back_cleared(void **state)
     assert_memory_equal(base + 3 * PS, stale_at(3 * PS), PS);
     assert_memory_equal(base + 12 * PS, stale_at(12 * PS), PS);
     assert_rvm_ok(rvm_abort_transaction(hold));
-    free(data);
 }
 
 /* Mappings of the file at path outside [base, base + len): pages of the
@@ -237,8 +241,7 @@ static void test_zero_pages_stay_while_armed(void **state)
     struct tctx *c = *state;
     rvm_region_t *r = setup(c);
     char *base = r->vmaddr;
-    unsigned char *data = zero_eight_pages(base, 9);
-    t_commit_bytes(base + 4 * PS, data, 8 * PS, flush);
+    commit_into_eight_zero_pages(base, 9);
 
     rvm_tid_t *tid = t_tid(c);
     assert_rvm_ok(rvm_begin_auto_transaction(tid, restore)); /* arms */
@@ -256,7 +259,6 @@ static void test_zero_pages_stay_while_armed(void **state)
     r = t_map(c, "seg", 0, PAGES * PS, RVM_MAP_PRIVATE);
     assert_memory_equal(r->vmaddr + 5 * PS + 10, "caught", 6);
     assert_int_equal(r->vmaddr[PAGES * PS - 1], 'a');
-    free(data);
 }
 
 /* A mark is applied only once a completed truncation covers every commit
