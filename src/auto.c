@@ -26,7 +26,9 @@
  * A page written by another thread while an auto transaction owns it
  * goes with the owner's commit; the commit protects its pages before it
  * diffs them whenever another transaction is active (auto_collect), so no
- * write can fall between the diff and the end of the ownership.
+ * write can fall between the diff and the end of the ownership, and it
+ * queues its record before the ownership ends, so a later owner's record
+ * of the same bytes comes after it in the log.
  *
  * Rules (documented in rvm.h): a page belongs to the first auto
  * transaction that writes it until that one ends; a thread runs one auto
@@ -584,45 +586,41 @@ static int page_diff(struct rvm_txn *t, struct auto_page *p, size_t ps)
     return 0;
 }
 
-/*
- * Set by auto_collect for the auto_finish that follows it in the same
- * thread: auto_mu is held from one to the other (solo), or the pages are
- * protected already (closed).
- */
-static __thread bool collect_locked, pages_closed;
+/* Set by auto_collect for the auto_finish that follows it in the same
+ * thread: auto_mu is held from one to the other, and the pages were
+ * protected before the diff (closed) or are still writable (solo). */
+static __thread bool collecting, pages_closed;
 
 /*
  * Another thread may write our pages without a fault while we own them;
  * such writes are ours to log, so none may fall between the diff and the
- * end of our ownership.  When another transaction is active, the pages
- * are protected before the diff (a later write faults and is the
- * writer's own); when none is, auto_mu is held from the diff until the
- * pages are protected or parked, so that no other auto transaction can
- * begin in between.
+ * end of our ownership.  When another transaction is active the pages
+ * are protected before the diff, so that a later write faults and is the
+ * writer's own.  Either way auto_mu is held from the diff until the
+ * commit is queued and the pages are protected or parked (auto_finish):
+ * a writer that faults on them waits in on_fault until our bytes have
+ * their place in the log, so its own commit of the same bytes is queued
+ * after ours, and no other auto transaction can begin in between.
  */
 rvm_return_t auto_collect(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
     pthread_mutex_lock(&auto_mu);
     bool solo = auto_active == 1 && last_begin == &self && manual_active(false) == 0;
-    if (!solo) {
+    if (!solo)
         for (size_t k = 0; k < t->npages; k++)
             wp_set(t->pages[k].page, ps, true);
-        pthread_mutex_unlock(&auto_mu);
-    }
     for (size_t k = 0; k < t->npages; k++) {
         if (page_diff(t, &t->pages[k], ps) < 0) {
-            if (!solo) {
-                /* Still ours: the transaction may be aborted or retried. */
-                pthread_mutex_lock(&auto_mu);
+            /* Still ours: the transaction may be aborted or retried. */
+            if (!solo)
                 for (size_t j = 0; j < t->npages; j++)
                     wp_set(t->pages[j].page, ps, false);
-            }
             pthread_mutex_unlock(&auto_mu);
             return RVM_ENO_MEMORY;
         }
     }
-    collect_locked = solo;
+    collecting = true;
     pages_closed = !solo;
     return RVM_SUCCESS;
 }
@@ -662,7 +660,7 @@ static void twin_refresh(struct rvm_txn *t, struct auto_page *p, size_t ps)
 void auto_finish(struct rvm_txn *t)
 {
     size_t ps = rvm_page_size();
-    if (!collect_locked)
+    if (!collecting)
         pthread_mutex_lock(&auto_mu);
     auto_active--;
     /* Parking is safe only when no other transaction can be writing the
@@ -692,7 +690,7 @@ void auto_finish(struct rvm_txn *t)
     }
     if (nparked)
         parked_owner = &self;
-    collect_locked = pages_closed = false;
+    collecting = pages_closed = false;
     pthread_mutex_unlock(&auto_mu);
     free(t->pages);
     t->pages = NULL;

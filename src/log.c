@@ -553,9 +553,9 @@ static size_t q_ahead(void)
     return m > Q_AHEAD_MIN ? m : Q_AHEAD_MIN;
 }
 
-int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
+/* L->mu held. */
+static void enqueue(struct rvm_log *L, struct log_img *img, bool flush_it)
 {
-    pthread_mutex_lock(&L->mu);
     img->ticket = ++L->next_ticket;
     img->waiter = flush_it;
     img->state = IMG_QUEUED;
@@ -568,6 +568,20 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     L->q_bytes += img->len;
     for (size_t k = 0; k < img->nsegs; k++)
         img->segs[k]->queued++;
+}
+
+void log_enqueue(struct rvm_log *L, struct log_img *img, bool flush_it)
+{
+    pthread_mutex_lock(&L->mu);
+    enqueue(L, img, flush_it);
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* Called with L->mu held, which it releases.  A no_flush image may be
+ * written and freed by another thread from the moment it is queued, so
+ * only a flush commit's image is touched here. */
+static int commit_queued(struct rvm_log *L, struct log_img *img, bool flush_it)
+{
     int rc = 0;
     bool hint = false, wake = false;
     /* After a failed sync of what recovery wrote no write-out can
@@ -625,6 +639,19 @@ int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
     if (hint)
         writeback_hint(L);
     return rc;
+}
+
+int log_commit(struct rvm_log *L, struct log_img *img, bool flush_it)
+{
+    pthread_mutex_lock(&L->mu);
+    enqueue(L, img, flush_it);
+    return commit_queued(L, img, flush_it);
+}
+
+int log_commit_queued(struct rvm_log *L, struct log_img *img, bool flush_it)
+{
+    pthread_mutex_lock(&L->mu);
+    return commit_queued(L, img, flush_it);
 }
 
 /*

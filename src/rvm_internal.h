@@ -113,6 +113,11 @@ struct rvm_global {
     uint64_t next_tid;
 
     rvm_stats_t stats;
+
+    /* Tests only: called by a committing thread between the capture of
+     * its new bytes and their place in the log's order, to widen that
+     * window (NULL otherwise). */
+    void (*hook_captured)(void);
 };
 extern struct rvm_global rvm;
 
@@ -159,6 +164,12 @@ int log_create(const char *path, uint64_t data_size, long mode);
 int log_open(const char *path, struct rvm_log **out);     /* recovers */
 int log_close(struct rvm_log *log);
 int log_commit(struct rvm_log *log, struct log_img *img, bool flush);
+/* log_commit in two steps: the image takes its place in the log's order
+ * (quickly, never waiting on I/O), then the commit completes as
+ * log_commit would.  Auto transactions queue while they still own the
+ * pages they captured. */
+void log_enqueue(struct rvm_log *log, struct log_img *img, bool flush);
+int log_commit_queued(struct rvm_log *log, struct log_img *img, bool flush);
 int log_flush(struct rvm_log *log);
 int log_heal(struct rvm_log *log);      /* after a failed force: new epoch */
 int log_truncate(struct rvm_log *log, bool automatic);

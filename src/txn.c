@@ -511,19 +511,26 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         return ret;
     if (mode != flush && mode != no_flush)
         return RVM_EMODE;
-    if (t->is_auto) {
-        /* The pages written become declared ranges; from here on the
-         * commit is that of a manual transaction. */
-        if ((ret = auto_collect(t)) != RVM_SUCCESS)
-            return ret;
-        auto_finish(t);
-    }
+    /* The pages an auto transaction wrote become declared ranges.  Their
+     * bytes are captured and queued before it lets the pages go: another
+     * thread may write them as soon as it does, and its commit, queued
+     * first, would be overwritten at recovery by our older bytes. */
+    bool was_auto = t->is_auto;
+    if (was_auto && (ret = auto_collect(t)) != RVM_SUCCESS)
+        return ret;
     uint64_t after = 0;
     for (size_t k = 0; k < t->n; k++)
         after += t->r[k].len;
+    int rc = 0;
+    struct log_img *img = rvm.log && t->n ? txn_image(t, &rc) : NULL;
+    if (img && rvm.hook_captured)
+        rvm.hook_captured();
+    if (was_auto) {
+        if (img)
+            log_enqueue(rvm.log, img, mode == flush);
+        auto_finish(t);
+    }
     if (rvm.log && t->n) {
-        int rc = 0;
-        struct log_img *img = txn_image(t, &rc);
         if (!img) {
             if (rc == -E2BIG) {
                 rvm_set_errmsg("transaction of %llu bytes does not fit in the log",
@@ -532,7 +539,8 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
             }
             return RVM_ENO_MEMORY;
         }
-        rc = log_commit(rvm.log, img, mode == flush);
+        rc = was_auto ? log_commit_queued(rvm.log, img, mode == flush)
+                      : log_commit(rvm.log, img, mode == flush);
         if (mode == flush) {
             img_free(img);
             if (rc < 0) {

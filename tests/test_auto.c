@@ -5,14 +5,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "rvm_internal.h"
 #include "test_util.h"
 
 #define PS 4096u
@@ -457,6 +460,9 @@ static void test_auto_in_a_forked_child_finds_its_writes(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+#define SHARERS 3
+#define SHARE_ROUNDS 5000
+
 struct sharer {
     long *counter;
     int ok;
@@ -468,7 +474,7 @@ static void *share_worker(void *arg)
     rvm_tid_t t;
     rvm_init_tid(&t);
     w->ok = 1;
-    for (int i = 0; i < 2000 && w->ok; i++) {
+    for (int i = 0; i < SHARE_ROUNDS && w->ok; i++) {
         w->ok = rvm_begin_auto_transaction(&t, no_restore) == RVM_SUCCESS;
         if (w->ok) {
             (*w->counter)++;
@@ -478,29 +484,110 @@ static void *share_worker(void *arg)
     return NULL;
 }
 
-/* Two threads bump their own counters on one page: a write that lands
- * while the other thread's transaction owns the page is committed by that
- * one, and none may fall between its diff and the end of its ownership. */
+/* Threads bump their own counters on one page: a write that lands while
+ * another thread's transaction owns the page is committed by that one;
+ * none may fall between its diff and the end of its ownership, and no
+ * commit may reach the log after a later one of the same bytes.  More
+ * threads than CPUs, so that a committer is preempted in between. */
 static void test_auto_threads_sharing_a_page_lose_no_update(void **state)
 {
     struct tctx *c = *state;
-    t_init(c, MIB(4), 50);
+    t_init(c, MIB(16), 50);
     rvm_region_t *r = t_map(c, "seg", 0, 2 * PS, 0);
-    pthread_t th[2];
-    struct sharer w[2];
-    for (int i = 0; i < 2; i++) {
+    pthread_t th[SHARERS];
+    struct sharer w[SHARERS];
+    for (int i = 0; i < SHARERS; i++) {
         w[i] = (struct sharer){(long *)(r->vmaddr + 104 + 64 * i), 0};
         assert_int_equal(pthread_create(&th[i], NULL, share_worker, &w[i]), 0);
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SHARERS; i++) {
         pthread_join(th[i], NULL);
         assert_true(w[i].ok);
     }
     assert_rvm_ok(rvm_flush());
     t_reinit(c, 50);
     r = t_map(c, "seg", 0, 2 * PS, 0);
-    assert_int_equal(*(long *)(r->vmaddr + 104), 2000);
-    assert_int_equal(*(long *)(r->vmaddr + 168), 2000);
+    for (int i = 0; i < SHARERS; i++)
+        assert_int_equal(*(long *)(r->vmaddr + 104 + 64 * i), SHARE_ROUNDS);
+}
+
+/* A commit captured but not yet queued, and a second thread that writes
+ * the same bytes meanwhile and commits them: the first must still reach
+ * the log first.  The hook holds the first commit in that window (for at
+ * most 300 ms: with the window closed the second thread cannot go on). */
+static sem_t late_go, late_done;
+static __thread bool hold_this_commit;
+
+static void hold_captured_commit(void)
+{
+    if (!hold_this_commit)
+        return;
+    hold_this_commit = false;
+    sem_post(&late_go);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 300 * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    while (sem_timedwait(&late_done, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+struct later {
+    long *a;
+    sem_t first, first_done;
+    int ok;
+};
+
+static void *later_writer(void *arg)
+{
+    struct later *l = arg;
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    /* Into the page the main thread's transaction owns: goes with that. */
+    sem_wait(&l->first);
+    l->ok = rvm_begin_auto_transaction(&t, no_restore) == RVM_SUCCESS;
+    *l->a = 1;
+    l->ok &= rvm_end_transaction(&t, no_flush) == RVM_SUCCESS;
+    sem_post(&l->first_done);
+    /* Once that commit has its bytes, before they are queued. */
+    sem_wait(&late_go);
+    l->ok &= rvm_begin_auto_transaction(&t, no_restore) == RVM_SUCCESS;
+    *l->a = 2;
+    l->ok &= rvm_end_transaction(&t, no_flush) == RVM_SUCCESS;
+    sem_post(&late_done);
+    return NULL;
+}
+
+static void test_auto_commit_is_queued_before_its_pages_go(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 2 * PS, 0);
+    struct later l = {.a = (long *)(r->vmaddr + 104)};
+    assert_int_equal(sem_init(&l.first, 0, 0), 0);
+    assert_int_equal(sem_init(&l.first_done, 0, 0), 0);
+    assert_int_equal(sem_init(&late_go, 0, 0), 0);
+    assert_int_equal(sem_init(&late_done, 0, 0), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, later_writer, &l), 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, no_restore));
+    *(long *)(r->vmaddr + 168) = 7; /* the page is this transaction's */
+    sem_post(&l.first);
+    sem_wait(&l.first_done);
+    rvm.hook_captured = hold_captured_commit;
+    hold_this_commit = true;
+    assert_rvm_ok(rvm_end_transaction(t, no_flush));
+    pthread_join(th, NULL);
+    rvm.hook_captured = NULL;
+    assert_true(l.ok);
+    assert_int_equal(*(long *)(r->vmaddr + 104), 2);
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 2 * PS, 0);
+    assert_int_equal(*(long *)(r->vmaddr + 104), 2);
+    assert_int_equal(*(long *)(r->vmaddr + 168), 7);
 }
 
 int main(void)
@@ -537,6 +624,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_in_a_forked_child_finds_its_writes,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_auto_threads_sharing_a_page_lose_no_update,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_commit_is_queued_before_its_pages_go,
                                         t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
