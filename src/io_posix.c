@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct rvm_io_file {
     int fd;
+    int dfd;                    /* O_DIRECT descriptor: -2 not tried, -1 none */
+    char *path;                 /* to open dfd */
 };
 
 static int posix_open(const char *path, int flags, mode_t mode, rvm_io_file **out)
@@ -19,9 +22,12 @@ static int posix_open(const char *path, int flags, mode_t mode, rvm_io_file **ou
     rvm_io_file *f = malloc(sizeof *f);
     if (!f)
         return -ENOMEM;
-    f->fd = open(path, flags | O_CLOEXEC, mode);
+    f->dfd = -2;
+    f->path = strdup(path);
+    f->fd = f->path ? open(path, flags | O_CLOEXEC, mode) : -1;
     if (f->fd < 0) {
-        int e = errno;
+        int e = f->path ? errno : ENOMEM;
+        free(f->path);
         free(f);
         return -e;
     }
@@ -89,9 +95,56 @@ static int posix_resize(rvm_io_file *f, uint64_t size)
     return ftruncate(f->fd, (off_t)size) < 0 ? -errno : 0;
 }
 
+/*
+ * The O_DIRECT descriptor is opened at the first direct write, by path: a
+ * flag changed on the shared descriptor would change the reads of other
+ * threads too.  A file system that refuses O_DIRECT (tmpfs on older
+ * kernels) or a write it rejects for its alignment turns direct writes off
+ * for the file.
+ */
+static ssize_t posix_pwrite_direct(rvm_io_file *f, const void *buf, size_t len, uint64_t off)
+{
+    if (f->dfd == -2) {
+        struct stat st;
+        f->dfd = fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode)
+                     ? open(f->path, O_WRONLY | O_DIRECT | O_CLOEXEC)
+                     : -1;
+        if (f->dfd < 0)
+            f->dfd = -1;
+    }
+    if (f->dfd < 0)
+        return -EOPNOTSUPP;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(f->dfd, (const char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL && done == 0) {
+            close(f->dfd);
+            f->dfd = -1;
+            return -EOPNOTSUPP;
+        }
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        done += (size_t)n;
+        /* A short direct write (the disk full part way) may stop off the
+         * alignment: the rest goes through the page cache. */
+        if (done < len && done % RVM_IO_DIRECT_ALIGN) {
+            ssize_t w = posix_pwrite(f, (const char *)buf + done, len - done, off + done);
+            return w < 0 ? w : (ssize_t)len;
+        }
+    }
+    return (ssize_t)done;
+}
+
 static int posix_close(rvm_io_file *f)
 {
     int rc = close(f->fd) < 0 ? -errno : 0;
+    if (f->dfd >= 0)
+        close(f->dfd);
+    free(f->path);
     free(f);
     return rc;
 }
@@ -110,6 +163,7 @@ static const rvm_io_methods posix_methods = {
     .resize = posix_resize,
     .close = posix_close,
     .fd = posix_fd,
+    .pwrite_direct = posix_pwrite_direct,
 };
 
 static _Atomic(const rvm_io_methods *) current = &posix_methods;

@@ -103,7 +103,79 @@ static int read_span(struct seg *s, unsigned char *buf, size_t len, uint64_t off
     return 0;
 }
 
-static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
+/*
+ * Truncation writes long runs (a 1 MiB write through rvmfs, and the next
+ * ones after it) past the page cache: buffered, each 4 KiB went into a
+ * page new to the cache, and on this kind of host a fresh page costs
+ * more than the copy (the truncating thread took more CPU than the
+ * daemon's requests).  The run's aligned middle is copied to a bounce
+ * buffer that stays warm and written with O_DIRECT; its unaligned ends
+ * go through the page cache.  Recovery keeps buffered writes: it returns
+ * before its segments are synced, and waiting for the disk here would
+ * be its time.
+ */
+#define BOUNCE_BYTES (4u << 20)
+
+struct bounce {
+    unsigned char *buf;         /* BOUNCE_BYTES, aligned; NULL until used */
+};
+
+/* Write the bytes of pieces p[0..n) that fall in [lo, hi), buffered. */
+static int write_pieces(struct seg *s, const struct merge_piece *p, size_t n, uint64_t lo,
+                        uint64_t hi)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint64_t a = p[k].off > lo ? p[k].off : lo;
+        uint64_t e = p[k].off + p[k].len < hi ? p[k].off + p[k].len : hi;
+        if (a < e) {
+            int rc = write_run(s, p[k].data + (a - p[k].off), (size_t)(e - a), a);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Pieces p[0..n), adjacent, as one run: -EOPNOTSUPP when the run cannot
+ * go direct (then nothing was written). */
+static int write_direct(struct seg *s, struct bounce *b, const struct merge_piece *p, size_t n)
+{
+    uint64_t off = p[0].off, end = p[n - 1].off + p[n - 1].len;
+    uint64_t lo = (off + RVM_IO_DIRECT_ALIGN - 1) / RVM_IO_DIRECT_ALIGN * RVM_IO_DIRECT_ALIGN;
+    uint64_t hi = end / RVM_IO_DIRECT_ALIGN * RVM_IO_DIRECT_ALIGN;
+    if (!s->io->pwrite_direct || hi < lo + DIRECT_BYTES)
+        return -EOPNOTSUPP;
+    if (!b->buf && posix_memalign((void **)&b->buf, RVM_IO_DIRECT_ALIGN, BOUNCE_BYTES) != 0) {
+        b->buf = NULL;
+        return -EOPNOTSUPP;
+    }
+    int rc = 0;
+    uint64_t c = lo;
+    for (; c < hi && rc == 0; c += BOUNCE_BYTES) {
+        uint64_t ce = hi - c < BOUNCE_BYTES ? hi : c + BOUNCE_BYTES;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t a = p[k].off > c ? p[k].off : c;
+            uint64_t e = p[k].off + p[k].len < ce ? p[k].off + p[k].len : ce;
+            if (a < e)
+                memcpy(b->buf + (a - c), p[k].data + (a - p[k].off), (size_t)(e - a));
+        }
+        ssize_t w = s->io->pwrite_direct(s->file, b->buf, (size_t)(ce - c), c);
+        rc = w < 0 ? (int)w : 0;
+    }
+    if (rc == -EOPNOTSUPP && c == lo + BOUNCE_BYTES)
+        return rc; /* the first chunk: nothing written */
+    if (rc == -EOPNOTSUPP) {
+        /* Refused part way: the rest through the page cache. */
+        c -= BOUNCE_BYTES;
+        rc = write_pieces(s, p, n, c, hi);
+    }
+    if (rc == 0)
+        rc = write_pieces(s, p, n, off, lo);
+    return rc < 0 ? rc : write_pieces(s, p, n, hi, end);
+}
+
+static int window_apply(struct window *w, struct touched *t, uint64_t *skipped,
+                        struct bounce *bounce)
 {
     struct merge m;
     merge_init(&m);
@@ -149,8 +221,19 @@ static int window_apply(struct window *w, struct touched *t, uint64_t *skipped)
             (*skipped)++;
             continue;
         }
-        /* A big piece costs one write on its own: no copy to the stage. */
+        /* A big piece costs one write on its own: no copy to the stage;
+         * in a truncation it and the pieces right after it go direct. */
         if (p->len >= DIRECT_BYTES) {
+            size_t j = i + 1;
+            uint64_t end = p->off + p->len;
+            while (bounce && j < m.np && m.p[j].seg == sid && m.p[j].off == end) {
+                end += m.p[j].len;
+                j++;
+            }
+            if (bounce && (rc = write_direct(s, bounce, p, j - i)) != -EOPNOTSUPP) {
+                i = j - 1;
+                continue;
+            }
             rc = write_run(s, p->data, (size_t)p->len, p->off);
             continue;
         }
@@ -269,6 +352,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
     struct touched t = {0};
     struct window w = {0};
     struct worker wb = {0};
+    struct bounce bounce = {0};
     const unsigned char *rec;
     size_t len;
     int rc;
@@ -278,7 +362,7 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
         s->buf_want = WINDOW_BYTES;
     for (;;) {
         if (w.n && !log_scan_buffered(s)) {
-            if ((rc = window_apply(&w, &t, n_skipped)) < 0)
+            if ((rc = window_apply(&w, &t, n_skipped, unsynced ? NULL : &bounce)) < 0)
                 break;
             /* A walk whose segments are synced later (recovery) leaves
              * the disk to its reads. */
@@ -293,11 +377,12 @@ int log_apply_walk(struct log_scan *s, uint64_t *n_applied, uint64_t *n_skipped,
         (*n_applied)++;
     }
     if (rc == 0 && w.n)
-        rc = window_apply(&w, &t, n_skipped);
+        rc = window_apply(&w, &t, n_skipped, unsynced ? NULL : &bounce);
     if (rc == 0)
         progress_done(s->pos - start);
     free(worker_stop(&wb));
     free(w.recs);
+    free(bounce.buf);
     if (rc == 0 && unsynced) {
         pthread_mutex_lock(&rvm.seg_mu);
         for (size_t i = 0; i < t.n; i++)

@@ -30,7 +30,15 @@ typedef struct rvm_io_methods {
     int (*close)(rvm_io_file *f);
     /* The descriptor behind f, for mmap of segments; -1 if there is none. */
     int (*fd)(rvm_io_file *f);
+    /* Optional (NULL: none).  A write that bypasses the page cache: buf,
+     * len and off are multiples of RVM_IO_DIRECT_ALIGN.  Stable only after
+     * sync, like pwrite.  -EOPNOTSUPP when the file cannot take one (the
+     * caller then writes through pwrite).  Callers must not have buffered
+     * writes of the same pages in flight from other threads. */
+    ssize_t (*pwrite_direct)(rvm_io_file *f, const void *buf, size_t len, uint64_t off);
 } rvm_io_methods;
+
+#define RVM_IO_DIRECT_ALIGN 4096u
 
 /* The methods in force; the POSIX ones unless a test installed others. */
 const rvm_io_methods *rvm_io(void);

@@ -15,7 +15,7 @@
 struct frec {
     struct frec *next;
     char *path;
-    unsigned long n_pwrite, n_sync;
+    unsigned long n_pwrite, n_sync, n_direct;
     int crash_fd;               /* during a crash only */
 };
 
@@ -362,6 +362,19 @@ static int f_close(rvm_io_file *f)
     return rc;
 }
 
+/* The disk sees a direct write as any other; its alignment is checked,
+ * since the real one refuses a misaligned write. */
+static ssize_t f_pwrite_direct(rvm_io_file *f, const void *buf, size_t len, uint64_t off)
+{
+    if ((uintptr_t)buf % RVM_IO_DIRECT_ALIGN || len % RVM_IO_DIRECT_ALIGN ||
+        off % RVM_IO_DIRECT_ALIGN)
+        return -EINVAL;
+    pthread_mutex_lock(&mu);
+    ((struct fault_file *)f)->rec->n_direct++;
+    pthread_mutex_unlock(&mu);
+    return f_pwrite(f, buf, len, off);
+}
+
 static int f_fd(rvm_io_file *f)
 {
     struct fault_file *ff = (struct fault_file *)f;
@@ -377,6 +390,7 @@ static const rvm_io_methods methods = {
     .resize = f_resize,
     .close = f_close,
     .fd = f_fd,
+    .pwrite_direct = f_pwrite_direct,
 };
 
 const rvm_io_methods *fault_io_methods(void)
@@ -407,7 +421,7 @@ void fault_io_reset(void)
      * records, forget only what is per-scenario. */
     drop_all_pending();
     for (struct frec *r = recs; r; r = r->next)
-        r->n_pwrite = r->n_sync = 0;
+        r->n_pwrite = r->n_sync = r->n_direct = 0;
     memset(rules, 0, sizeof rules);
     memset(&crash_rule, 0, sizeof crash_rule);
     crashed = false;
@@ -495,7 +509,9 @@ unsigned long fault_io_count(enum fault_op op, const char *match)
     pthread_mutex_lock(&mu);
     for (struct frec *r = recs; r; r = r->next)
         if (!match || strstr(r->path, match))
-            n += op == FAULT_PWRITE ? r->n_pwrite : r->n_sync;
+            n += op == FAULT_PWRITE  ? r->n_pwrite
+                 : op == FAULT_DIRECT ? r->n_direct
+                                      : r->n_sync;
     pthread_mutex_unlock(&mu);
     return n;
 }

@@ -39,7 +39,9 @@ enum fault_keep {
 #define FAULT_NO_TEAR (-1L)      /* keep the last kept write whole */
 #define FAULT_TEAR_RANDOM (-2L)  /* tear it at a random byte in [0, len) */
 
-enum fault_op { FAULT_PWRITE, FAULT_SYNC, FAULT_PREAD };
+/* FAULT_DIRECT only counts (fault_io_count): a direct write is a pwrite
+ * to the rules, and counts as one too. */
+enum fault_op { FAULT_PWRITE, FAULT_SYNC, FAULT_PREAD, FAULT_DIRECT };
 
 /* The methods (for rvm_io_set); fault_io_install() does it for you. */
 const rvm_io_methods *fault_io_methods(void);
@@ -71,8 +73,8 @@ void fault_io_crash(enum fault_keep keep, long tear);
 bool fault_io_crashed(void);
 /* Pending (unsynced) writes now. */
 size_t fault_io_pending(void);
-/* pwrites or syncs so far (since install/reset) on files whose path
- * contains match (NULL: all files). */
+/* pwrites, direct writes or syncs so far (since install/reset) on files
+ * whose path contains match (NULL: all files). */
 unsigned long fault_io_count(enum fault_op op, const char *match);
 /* Bytes kept / writes torn by the last crash (for test messages). */
 size_t fault_io_last_crash_kept(void);

@@ -78,7 +78,7 @@ static int wb_fd(rvm_io_file *f)
 }
 
 static const rvm_io_methods wb_methods = {
-    wb_open, wb_pread, wb_pwrite, wb_sync, wb_size, wb_resize, wb_close, wb_fd,
+    wb_open, wb_pread, wb_pwrite, wb_sync, wb_size, wb_resize, wb_close, wb_fd, NULL,
 };
 
 static bool flushed;
