@@ -566,6 +566,9 @@ static void enqueue(struct rvm_log *L, struct log_img *img, bool flush_it)
         L->qh = img;
     L->qt = img;
     L->q_bytes += img->len;
+    /* Counted now, not when its committer waits: a leader that takes it
+     * before then must force it (log_enqueue). */
+    L->q_waiters += flush_it ? 1 : 0;
     for (size_t k = 0; k < img->nsegs; k++)
         img->segs[k]->queued++;
 }
@@ -605,7 +608,6 @@ static int commit_queued(struct rvm_log *L, struct log_img *img, bool flush_it)
                 hint = lead(L, false, false); /* a failure leaves the commit queued for a later flush */
         }
     } else {
-        L->q_waiters++;
         bool shared = false, gathered = false;
         while (img->state == IMG_QUEUED) {
             if (wake) {
