@@ -82,6 +82,8 @@ static const void *parked_owner, *last_begin; /* threads, as &self */
 static struct sigaction prev_segv, prev_bus;
 static bool handler_installed;
 static unsigned long wp_gen;            /* bumped by every protection */
+static int direct_busy;                 /* direct segment writes (auto_mu) */
+static pthread_cond_t direct_cond = PTHREAD_COND_INITIALIZER;
 
 /*
  * Write protection.  Where the kernel offers userfaultfd write-protect
@@ -469,6 +471,46 @@ void auto_region_unmapped(struct region *r, bool last)
     pthread_mutex_unlock(&auto_mu);
 }
 
+/*
+ * A manual transaction that begins after an auto commit found no other
+ * transaction active (solo: its pages stay writable) could write those
+ * pages and queue its commit before the auto one is queued, which would
+ * then be applied last with older bytes: it waits for the auto commit to
+ * be queued.  Called after the begin is counted in n_active, so that an
+ * auto commit either sees it (and protects its pages first) or is waited
+ * for.
+ */
+void auto_barrier(void)
+{
+    pthread_mutex_lock(&auto_mu);
+    pthread_mutex_unlock(&auto_mu);
+}
+
+/*
+ * The kernel drops a file's cached pages after a direct write to it, and
+ * unmaps them from private mappings that still share them, taking their
+ * userfaultfd write-protect markers with them: a later write there would
+ * not fault and go unlogged.  (A file system that caches in blocks larger
+ * than a page drops neighbours of the range too.)  So no direct write
+ * while regions are armed, and no arming during one.
+ */
+bool auto_direct_enter(void)
+{
+    pthread_mutex_lock(&auto_mu);
+    bool ok = !armed;
+    direct_busy += ok;
+    pthread_mutex_unlock(&auto_mu);
+    return ok;
+}
+
+void auto_direct_exit(void)
+{
+    pthread_mutex_lock(&auto_mu);
+    if (--direct_busy == 0)
+        pthread_cond_broadcast(&direct_cond);
+    pthread_mutex_unlock(&auto_mu);
+}
+
 rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
 {
     if (cur_auto)
@@ -491,6 +533,8 @@ rvm_return_t rvm_begin_auto_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         return RVM_ETHREADS;
     }
     if (!armed) {
+        while (direct_busy)
+            pthread_cond_wait(&direct_cond, &auto_mu);
         for (size_t i = 0; i < rvm.nregions; i++)
             region_arm(rvm.regions[i]);
         __atomic_store_n(&armed, 1, __ATOMIC_RELEASE);

@@ -7,14 +7,13 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct rvm_io_file {
     int fd;
     int dfd;                    /* O_DIRECT descriptor: -2 not tried, -1 none */
-    char *path;                 /* to open dfd */
 };
 
 static int posix_open(const char *path, int flags, mode_t mode, rvm_io_file **out)
@@ -23,11 +22,9 @@ static int posix_open(const char *path, int flags, mode_t mode, rvm_io_file **ou
     if (!f)
         return -ENOMEM;
     f->dfd = -2;
-    f->path = strdup(path);
-    f->fd = f->path ? open(path, flags | O_CLOEXEC, mode) : -1;
+    f->fd = open(path, flags | O_CLOEXEC, mode);
     if (f->fd < 0) {
-        int e = f->path ? errno : ENOMEM;
-        free(f->path);
+        int e = errno;
         free(f);
         return -e;
     }
@@ -96,22 +93,32 @@ static int posix_resize(rvm_io_file *f, uint64_t size)
 }
 
 /*
- * The O_DIRECT descriptor is opened at the first direct write, by path: a
- * flag changed on the shared descriptor would change the reads of other
- * threads too.  A file system that refuses O_DIRECT (tmpfs on older
- * kernels) or a write it rejects for its alignment turns direct writes off
- * for the file.
+ * The O_DIRECT descriptor is opened at the first direct write, as the
+ * same open file (/proc/self/fd: the path may have been renamed or
+ * reused since), and checked to be the same inode: a flag changed on the
+ * shared descriptor would change the reads of other threads too.  A file
+ * system that refuses O_DIRECT, or a write it rejects for its alignment,
+ * turns direct writes off for the file.
  */
+static int direct_open(rvm_io_file *f)
+{
+    struct stat st, dst;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+    if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return -1;
+    int dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (dfd >= 0 && (fstat(dfd, &dst) < 0 || dst.st_dev != st.st_dev || dst.st_ino != st.st_ino)) {
+        close(dfd);
+        dfd = -1;
+    }
+    return dfd < 0 ? -1 : dfd;
+}
+
 static ssize_t posix_pwrite_direct(rvm_io_file *f, const void *buf, size_t len, uint64_t off)
 {
-    if (f->dfd == -2) {
-        struct stat st;
-        f->dfd = fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode)
-                     ? open(f->path, O_WRONLY | O_DIRECT | O_CLOEXEC)
-                     : -1;
-        if (f->dfd < 0)
-            f->dfd = -1;
-    }
+    if (f->dfd == -2)
+        f->dfd = direct_open(f);
     if (f->dfd < 0)
         return -EOPNOTSUPP;
     size_t done = 0;
@@ -119,10 +126,14 @@ static ssize_t posix_pwrite_direct(rvm_io_file *f, const void *buf, size_t len, 
         ssize_t n = pwrite(f->dfd, (const char *)buf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EINVAL && done == 0) {
+        if (n < 0 && errno == EINVAL) {
             close(f->dfd);
             f->dfd = -1;
-            return -EOPNOTSUPP;
+            if (done == 0)
+                return -EOPNOTSUPP;
+            /* Refused part way: the rest through the page cache. */
+            ssize_t w = posix_pwrite(f, (const char *)buf + done, len - done, off + done);
+            return w < 0 ? w : (ssize_t)len;
         }
         if (n < 0)
             return -errno;
@@ -144,7 +155,6 @@ static int posix_close(rvm_io_file *f)
     int rc = close(f->fd) < 0 ? -errno : 0;
     if (f->dfd >= 0)
         close(f->dfd);
-    free(f->path);
     free(f);
     return rc;
 }

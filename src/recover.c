@@ -12,6 +12,7 @@
 #include "log_apply.h"
 #include "merge.h"
 #include "rvm_internal.h"
+#include "txn.h"
 #include "worker.h"
 
 struct touched {
@@ -149,6 +150,8 @@ static int write_direct(struct seg *s, struct bounce *b, const struct merge_piec
         b->buf = NULL;
         return -EOPNOTSUPP;
     }
+    if (!auto_direct_enter())
+        return -EOPNOTSUPP;
     int rc = 0;
     uint64_t c = lo;
     for (; c < hi && rc == 0; c += BOUNCE_BYTES) {
@@ -162,6 +165,7 @@ static int write_direct(struct seg *s, struct bounce *b, const struct merge_piec
         ssize_t w = s->io->pwrite_direct(s->file, b->buf, (size_t)(ce - c), c);
         rc = w < 0 ? (int)w : 0;
     }
+    auto_direct_exit();
     if (rc == -EOPNOTSUPP && c == lo + BOUNCE_BYTES)
         return rc; /* the first chunk: nothing written */
     if (rc == -EOPNOTSUPP) {

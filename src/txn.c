@@ -178,6 +178,8 @@ rvm_return_t rvm_begin_transaction(rvm_tid_t *tid, rvm_mode_t mode)
     pthread_mutex_unlock(&rvm.txn_mu);
     tid->tid = t;
     tid->reserved = (rvm_length_t)t->id;
+    if (auto_armed())
+        auto_barrier();
     STATS_ADD(n_begin, 1);
     return RVM_SUCCESS;
 }

@@ -72,5 +72,12 @@ bool auto_armed(void);
 /* r leaves the table (regions_lock held exclusively); last: no region is
  * left mapped */
 void auto_region_unmapped(struct region *r, bool last);
+/* A transaction that began (counted in n_active) waits here for any auto
+ * commit between its diff and its place in the log (while armed). */
+void auto_barrier(void);
+/* Around a direct write to a segment: false (write buffered instead)
+ * while regions are armed; while one is in progress they are not armed. */
+bool auto_direct_enter(void);
+void auto_direct_exit(void);
 
 #endif

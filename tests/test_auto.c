@@ -590,6 +590,54 @@ static void test_auto_commit_is_queued_before_its_pages_go(void **state)
     assert_int_equal(*(long *)(r->vmaddr + 168), 7);
 }
 
+struct manual_later {
+    long *a;
+    int ok;
+};
+
+static void *manual_later_writer(void *arg)
+{
+    struct manual_later *l = arg;
+    sem_wait(&late_go);
+    long two = 2;
+    rvm_tid_t t;
+    rvm_init_tid(&t);
+    l->ok = rvm_begin_transaction(&t, no_restore) == RVM_SUCCESS &&
+            rvm_modify_bytes(&t, l->a, &two, sizeof two) == RVM_SUCCESS &&
+            rvm_end_transaction(&t, no_flush) == RVM_SUCCESS;
+    sem_post(&late_done);
+    return NULL;
+}
+
+/* The same for a manual transaction that begins while an auto commit
+ * that found no other transaction (its pages still writable) is between
+ * its capture and its place in the log. */
+static void test_manual_commit_after_a_solo_auto_one_comes_after_it(void **state)
+{
+    struct tctx *c = *state;
+    t_init(c, MIB(4), 50);
+    rvm_region_t *r = t_map(c, "seg", 0, 2 * PS, 0);
+    struct manual_later l = {.a = (long *)(r->vmaddr + 104)};
+    assert_int_equal(sem_init(&late_go, 0, 0), 0);
+    assert_int_equal(sem_init(&late_done, 0, 0), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, manual_later_writer, &l), 0);
+    rvm_tid_t *t = t_tid(c);
+    assert_rvm_ok(rvm_begin_auto_transaction(t, no_restore));
+    *l.a = 1;
+    rvm.hook_captured = hold_captured_commit;
+    hold_this_commit = true;
+    assert_rvm_ok(rvm_end_transaction(t, no_flush));
+    pthread_join(th, NULL);
+    rvm.hook_captured = NULL;
+    assert_true(l.ok);
+    assert_int_equal(*l.a, 2);
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    r = t_map(c, "seg", 0, 2 * PS, 0);
+    assert_int_equal(*(long *)(r->vmaddr + 104), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +674,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_threads_sharing_a_page_lose_no_update,
                                         t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_auto_commit_is_queued_before_its_pages_go,
+                                        t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_manual_commit_after_a_solo_auto_one_comes_after_it,
                                         t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -536,7 +536,13 @@ const char *rvm_errmsg(void);
  * commit protects the page before it looks for changes, so a later write
  * faults and belongs to the writer's own transaction), and an abort puts
  * back the page as it was before the owner's first write, undoing them;
- * isolation is the application's business.  Writes made outside any
+ * isolation is the application's business.  A commit takes its place in
+ * the log before it lets its pages go, so that a later commit of the
+ * same bytes by another transaction comes after it in the log: a fault on
+ * those pages, or any transaction that begins meanwhile, waits for that
+ * (the time to copy the commit's bytes).  While regions are armed,
+ * truncation writes segments through the page cache only (direct writes
+ * would drop the write protection of pages the regions share with it).  Writes made outside any
  * transaction to a page parked for a thread are committed with that
  * thread's next auto transaction.  While regions are armed, a write
  * outside an auto transaction faults once per page, which then stays
