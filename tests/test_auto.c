@@ -533,6 +533,21 @@ static void hold_captured_commit(void)
         ;
 }
 
+/* End t held in that window (its writer thread th goes meanwhile, and
+ * sets *ok), then restart RVM: the region as recovered from the log. */
+static rvm_region_t *end_held_then_restart(struct tctx *c, rvm_tid_t *t, pthread_t th, int *ok)
+{
+    rvm.hook_captured = hold_captured_commit;
+    hold_this_commit = true;
+    assert_rvm_ok(rvm_end_transaction(t, no_flush));
+    pthread_join(th, NULL);
+    rvm.hook_captured = NULL;
+    assert_true(*ok);
+    assert_rvm_ok(rvm_flush());
+    t_reinit(c, 50);
+    return t_map(c, "seg", 0, 2 * PS, 0);
+}
+
 struct later {
     long *a;
     sem_t first, first_done;
@@ -576,16 +591,7 @@ static void test_auto_commit_is_queued_before_its_pages_go(void **state)
     *(long *)(r->vmaddr + 168) = 7; /* the page is this transaction's */
     sem_post(&l.first);
     sem_wait(&l.first_done);
-    rvm.hook_captured = hold_captured_commit;
-    hold_this_commit = true;
-    assert_rvm_ok(rvm_end_transaction(t, no_flush));
-    pthread_join(th, NULL);
-    rvm.hook_captured = NULL;
-    assert_true(l.ok);
-    assert_int_equal(*(long *)(r->vmaddr + 104), 2);
-    assert_rvm_ok(rvm_flush());
-    t_reinit(c, 50);
-    r = t_map(c, "seg", 0, 2 * PS, 0);
+    r = end_held_then_restart(c, t, th, &l.ok);
     assert_int_equal(*(long *)(r->vmaddr + 104), 2);
     assert_int_equal(*(long *)(r->vmaddr + 168), 7);
 }
@@ -625,16 +631,7 @@ static void test_manual_commit_after_a_solo_auto_one_comes_after_it(void **state
     rvm_tid_t *t = t_tid(c);
     assert_rvm_ok(rvm_begin_auto_transaction(t, no_restore));
     *l.a = 1;
-    rvm.hook_captured = hold_captured_commit;
-    hold_this_commit = true;
-    assert_rvm_ok(rvm_end_transaction(t, no_flush));
-    pthread_join(th, NULL);
-    rvm.hook_captured = NULL;
-    assert_true(l.ok);
-    assert_int_equal(*l.a, 2);
-    assert_rvm_ok(rvm_flush());
-    t_reinit(c, 50);
-    r = t_map(c, "seg", 0, 2 * PS, 0);
+    r = end_held_then_restart(c, t, th, &l.ok);
     assert_int_equal(*(long *)(r->vmaddr + 104), 2);
 }
 
