@@ -487,8 +487,9 @@ static void *share_worker(void *arg)
 /* Threads bump their own counters on one page: a write that lands while
  * another thread's transaction owns the page is committed by that one;
  * none may fall between its diff and the end of its ownership, and no
- * commit may reach the log after a later one of the same bytes.  More
- * threads than CPUs, so that a committer is preempted in between. */
+ * commit may reach the log after a later one of the same bytes.  Three
+ * threads, so that on small machines a committer is also preempted in
+ * between (test_auto_commit_is_queued_before_its_pages_go forces it). */
 static void test_auto_threads_sharing_a_page_lose_no_update(void **state)
 {
     struct tctx *c = *state;
@@ -537,11 +538,11 @@ static void hold_captured_commit(void)
  * sets *ok), then restart RVM: the region as recovered from the log. */
 static rvm_region_t *end_held_then_restart(struct tctx *c, rvm_tid_t *t, pthread_t th, int *ok)
 {
-    rvm.hook_captured = hold_captured_commit;
+    __atomic_store_n(&rvm.hook_captured, hold_captured_commit, __ATOMIC_RELAXED);
     hold_this_commit = true;
     assert_rvm_ok(rvm_end_transaction(t, no_flush));
     pthread_join(th, NULL);
-    rvm.hook_captured = NULL;
+    __atomic_store_n(&rvm.hook_captured, NULL, __ATOMIC_RELAXED);
     assert_true(*ok);
     assert_rvm_ok(rvm_flush());
     t_reinit(c, 50);
