@@ -163,6 +163,45 @@ struct log_img *img_alloc(size_t len, size_t nsegs)
     return img;
 }
 
+/*
+ * Give b, of large class kb, to the shared cache; false when it does not
+ * fit.  When full, blocks of other classes make room, largest first: the
+ * writer's coalesced batches come in every size, one block to a class,
+ * and once they filled the cache the commits' own class never got in
+ * again.  Evicting is pointless when kb's own blocks fill it.
+ */
+static bool big_put(struct img_block *b, int kb)
+{
+    struct img_block *evict = NULL;
+    pthread_mutex_lock(&img_big.mu);
+    if (img_big.bytes + b->cap > IMG_BIG_MAX) {
+        size_t own = 0;
+        for (struct img_block *x = img_big.c[kb]; x; x = x->next)
+            own += x->cap;
+        for (int k = IMG_NBIG - 1; k >= 0 && own + b->cap <= IMG_BIG_MAX; k--)
+            while (k != kb && img_big.c[k] && img_big.bytes + b->cap > IMG_BIG_MAX) {
+                struct img_block *x = img_big.c[k];
+                img_big.c[k] = x->next;
+                img_big.bytes -= x->cap;
+                x->next = evict;
+                evict = x;
+            }
+    }
+    bool keep = img_big.bytes + b->cap <= IMG_BIG_MAX;
+    if (keep) {
+        b->next = img_big.c[kb];
+        img_big.c[kb] = b;
+        img_big.bytes += b->cap;
+    }
+    pthread_mutex_unlock(&img_big.mu);
+    while (evict) {
+        struct img_block *x = evict;
+        evict = x->next;
+        free(x);
+    }
+    return keep;
+}
+
 void img_free(struct log_img *img)
 {
     if (!img)
@@ -174,42 +213,8 @@ void img_free(struct log_img *img)
          * have been made at its exact size: too large to cache). */
         size_t cap;
         int kb = img_big_class(b->cap, &cap);
-        if (kb >= 0 && b->cap == cap) {
-            struct img_block *evict = NULL;
-            pthread_mutex_lock(&img_big.mu);
-            /* Full: blocks of other classes make room, largest first.  The
-             * writer's coalesced batches come in every size, one block to
-             * a class, and once they filled the cache the commits' own
-             * class never got in again. */
-            size_t own = 0; /* what eviction cannot free; counted only when full */
-            if (img_big.bytes + b->cap > IMG_BIG_MAX)
-                for (struct img_block *x = img_big.c[kb]; x; x = x->next)
-                    own += x->cap;
-            for (int k = IMG_NBIG - 1;
-                 k >= 0 && own + b->cap <= IMG_BIG_MAX && img_big.bytes + b->cap > IMG_BIG_MAX; k--)
-                while (k != kb && img_big.c[k] && img_big.bytes + b->cap > IMG_BIG_MAX) {
-                    struct img_block *x = img_big.c[k];
-                    img_big.c[k] = x->next;
-                    img_big.bytes -= x->cap;
-                    x->next = evict;
-                    evict = x;
-                }
-            bool keep = img_big.bytes + b->cap <= IMG_BIG_MAX;
-            if (keep) {
-                b->next = img_big.c[kb];
-                img_big.c[kb] = b;
-                img_big.bytes += b->cap;
-            }
-            pthread_mutex_unlock(&img_big.mu);
-            while (evict) {
-                struct img_block *x = evict;
-                evict = x->next;
-                free(x);
-            }
-            if (keep)
-                return;
-        }
-        free(b);
+        if (kb < 0 || b->cap != cap || !big_put(b, kb))
+            free(b);
         return;
     }
     if (img_tls.bytes + b->cap > IMG_CACHE_MAX) {

@@ -114,9 +114,9 @@ struct rvm_global {
 
     rvm_stats_t stats;
 
-    /* Tests only: called by a committing thread between the capture of
-     * its new bytes and their place in the log's order, to widen that
-     * window (NULL otherwise). */
+    /* Tests only: called by an auto transaction's commit between the
+     * capture of its new bytes and their place in the log's order, to
+     * widen that window (NULL otherwise). */
     void (*hook_captured)(void);
 };
 extern struct rvm_global rvm;

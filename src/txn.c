@@ -525,12 +525,13 @@ rvm_return_t rvm_end_transaction(rvm_tid_t *tid, rvm_mode_t mode)
         after += t->r[k].len;
     int rc = 0;
     struct log_img *img = rvm.log && t->n ? txn_image(t, &rc) : NULL;
-    void (*hook)(void) = __atomic_load_n(&rvm.hook_captured, __ATOMIC_RELAXED);
-    if (img && hook)
-        hook();
     if (was_auto) {
-        if (img)
+        if (img) {
+            void (*hook)(void) = __atomic_load_n(&rvm.hook_captured, __ATOMIC_RELAXED);
+            if (hook)
+                hook();
             log_enqueue(rvm.log, img, mode == flush);
+        }
         auto_finish(t);
     }
     if (rvm.log && t->n) {
